@@ -1,1 +1,3 @@
 //! session-bridge
+pub mod config;
+pub mod tokens;

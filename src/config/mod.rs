@@ -1,0 +1,3 @@
+//! Configuration.
+mod problems;
+pub use problems::{Problem, Problems};
