@@ -159,7 +159,6 @@ impl SessionStore for EmbeddedStore {
         let mut candidate = record.clone();
         let id = self
             .blocking(move |db| {
-                let bytes = encode_record(&candidate)?;
                 let txn = db.begin_write().map_err(backend)?;
                 {
                     let mut table = txn.open_table(SESSIONS).map_err(backend)?;
@@ -169,6 +168,8 @@ impl SessionStore for EmbeddedStore {
                         let key = candidate.id.to_string();
                         let taken = table.get(key.as_str()).map_err(backend)?.is_some();
                         if !taken {
+                            // Encoded here: the record carries its (new) id.
+                            let bytes = encode_record(&candidate)?;
                             table
                                 .insert(key.as_str(), bytes.as_slice())
                                 .map_err(backend)?;
@@ -354,25 +355,19 @@ impl RevocationStore for EmbeddedStore {
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(backend)?;
             let table = txn.open_table(LOG).map_err(backend)?;
-            let mut batch = ChangeBatch {
-                changes: Vec::new(),
-                next: since,
-            };
-            for entry in table
+            let entries = table
                 .range((since.0.saturating_add(1), 0)..)
                 .map_err(backend)?
-                .take(limit)
-            {
-                let (key, value) = entry.map_err(backend)?;
-                let change: Change =
-                    rmp_serde::from_slice(value.value()).map_err(|e| StoreError::Decode {
-                        store: STORE,
-                        source: Box::new(e),
-                    })?;
-                batch.changes.push(change);
-                batch.next = Cursor(key.value().0);
-            }
-            Ok(batch)
+                .map(|entry| {
+                    let (key, value) = entry.map_err(backend)?;
+                    let change: Change =
+                        rmp_serde::from_slice(value.value()).map_err(|e| StoreError::Decode {
+                            store: STORE,
+                            source: Box::new(e),
+                        })?;
+                    Ok((key.value().0, change))
+                });
+            crate::memory::page(entries, since, limit)
         })
         .await
     }

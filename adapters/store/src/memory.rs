@@ -9,6 +9,38 @@ use tower_sessions_core::{SessionStore, session_store};
 use crate::revocation::unix_millis;
 use crate::{Change, ChangeBatch, Cursor, Epoch, RevocationStore, StoreResult, now};
 
+/// Cut a page of the change log (entries oldest first, with their time in
+/// ms) after `since`, at most `limit` entries.
+///
+/// A page never ends inside a millisecond that has more entries: a cursor
+/// names only the millisecond, so the next page would skip the rest of it.
+/// When one millisecond alone holds more than `limit` entries, the page holds
+/// all of them.
+pub(crate) fn page(
+    entries: impl Iterator<Item = StoreResult<(i64, Change)>>,
+    since: Cursor,
+    limit: usize,
+) -> StoreResult<ChangeBatch> {
+    let mut taken: Vec<(i64, Change)> = Vec::new();
+    for entry in entries {
+        let (at, change) = entry?;
+        if taken.len() >= limit {
+            if taken.last().map(|(t, _)| *t) != Some(at) {
+                break;
+            }
+            if taken.first().map(|(t, _)| *t) != Some(at) {
+                taken.retain(|(t, _)| *t != at);
+                break;
+            }
+        }
+        taken.push((at, change));
+    }
+    Ok(ChangeBatch {
+        next: taken.last().map_or(since, |(at, _)| Cursor(*at)),
+        changes: taken.into_iter().map(|(_, change)| change).collect(),
+    })
+}
+
 /// Sessions and revocation state in process memory.
 ///
 /// For tests and single-instance library users: everything is lost when the
@@ -138,15 +170,11 @@ impl RevocationStore for MemoryStore {
 
     async fn changes_since(&self, since: Cursor, limit: usize) -> StoreResult<ChangeBatch> {
         let state = self.state();
-        let mut batch = ChangeBatch {
-            changes: Vec::new(),
-            next: since,
-        };
-        for ((at, _), change) in state.log.range((since.0 + 1, 0)..).take(limit) {
-            batch.changes.push(change.clone());
-            batch.next = Cursor(*at);
-        }
-        Ok(batch)
+        let entries = state
+            .log
+            .range((since.0.saturating_add(1), 0)..)
+            .map(|((at, _), change)| Ok((*at, change.clone())));
+        page(entries, since, limit)
     }
 
     async fn ping(&self) -> StoreResult<()> {
