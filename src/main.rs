@@ -1,1 +1,100 @@
-fn main() {}
+//! The `session-bridge` command: the service and its operator tools.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use session_bridge::config::{Config, Origin, Overrides};
+
+/// One authenticated identity for a session-based legacy stack and a
+/// JWT-based API stack.
+#[derive(Debug, Parser)]
+#[command(name = "session-bridge", version, about)]
+struct Cli {
+    /// Configuration file (TOML). Environment variables `SESSION_BRIDGE__…`
+    /// override it.
+    #[arg(
+        long,
+        short,
+        global = true,
+        value_name = "FILE",
+        env = "SESSION_BRIDGE_CONFIG"
+    )]
+    config: Option<PathBuf>,
+    /// Directory for local state (embedded store, generated keys).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (the default when no command is given).
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Check the configuration and print the problems found.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let listen = match &cli.command {
+        Some(Command::Serve { listen }) => *listen,
+        _ => None,
+    };
+    let overrides = Overrides {
+        listen,
+        data_dir: cli.data_dir.clone(),
+    };
+    let (config, origin) = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(loaded) => loaded,
+        Err(err) => {
+            eprintln!("session-bridge: {}", session_bridge::error_chain(&err));
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("session-bridge: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(
+        cli.command.unwrap_or(Command::Serve { listen: None }),
+        config,
+        origin,
+    ))
+}
+
+async fn run(command: Command, config: Config, origin: Origin) -> ExitCode {
+    match command {
+        Command::Serve { .. } => {
+            session_bridge::telemetry::init(&config.log);
+            match session_bridge::service::serve(
+                config,
+                origin,
+                session_bridge::service::shutdown_signal(),
+            )
+            .await
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    tracing::error!(error = %session_bridge::error_chain(&err), "session-bridge stopped");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::CheckConfig => {
+            println!("configuration ok ({origin})");
+            ExitCode::SUCCESS
+        }
+    }
+}

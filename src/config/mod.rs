@@ -1,3 +1,281 @@
-//! Configuration.
+//! Configuration: a TOML file plus environment overrides.
+//!
+//! Sources, later ones winning:
+//!
+//! 1. built-in defaults (a development setup: embedded store in `./.data`);
+//! 2. the TOML file given with `--config` (it must exist when given);
+//! 3. environment variables `SESSION_BRIDGE__<KEY>`, nested keys joined by
+//!    `__` (`SESSION_BRIDGE__STORE__KIND=redis`,
+//!    `SESSION_BRIDGE__STORE__REDIS__URL=redis://…`);
+//! 4. command-line flags (`--listen`, `--data-dir`).
+//!
+//! Unknown keys are errors, and every invalid setting is reported with its
+//! dotted key before the service listens.
+
 mod problems;
+mod store;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::Deserialize;
+
 pub use problems::{Problem, Problems};
+pub use store::{
+    DynamoDbStoreConfig, EmbeddedStoreConfig, RedisStoreConfig, StoreConfig, StoreKind,
+};
+
+/// Prefix of environment variables that override the file.
+pub const ENV_PREFIX: &str = "SESSION_BRIDGE__";
+
+/// The whole configuration of `session-bridge serve` and the CLI.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Public base URL of this service (`iss` of minted tokens, base of
+    /// `jwks_uri`). Defaults to `http://<listen>`.
+    pub public_url: Option<url::Url>,
+    /// Directory for local state: the embedded store, generated keys.
+    pub data_dir: PathBuf,
+    /// How long to wait for in-flight requests on shutdown.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// Logging.
+    pub log: LogConfig,
+    /// Where sessions and revocation state live.
+    pub store: StoreConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir: PathBuf::from(".data"),
+            shutdown_timeout: Duration::from_secs(30),
+            log: LogConfig::default(),
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+/// `[log]`: logging output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct LogConfig {
+    /// `text` (human-readable, the default) or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter directive, e.g. `info` or `session_bridge=debug,info`.
+    /// `RUST_LOG` wins when set.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".to_owned(),
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Overrides given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `--config` names a file that does not exist or cannot be read.
+    #[error("cannot read config file {path}")]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The sources could not be merged into a configuration (bad TOML,
+    /// unknown key, wrong type).
+    #[error("invalid configuration:\n{}", list(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether the configuration came from defaults only (no file, no store
+/// settings): the development setup, which is logged as such.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Nothing was configured.
+    Defaults,
+    /// A file or environment variables were given.
+    Configured,
+}
+
+impl Config {
+    /// Load from defaults, the optional file, the environment and `overrides`,
+    /// then validate.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<(Self, Origin), ConfigError> {
+        Self::load_from_env(file, overrides, Env::prefixed(ENV_PREFIX).split("__"))
+    }
+
+    fn load_from_env(
+        file: Option<&Path>,
+        overrides: &Overrides,
+        env: Env,
+    ) -> Result<(Self, Origin), ConfigError> {
+        let mut origin = Origin::Defaults;
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            // figment silently skips a missing file; a typo in --config must not
+            // start the service on defaults.
+            std::fs::metadata(path).map_err(|source| ConfigError::Unreadable {
+                path: path.to_owned(),
+                source,
+            })?;
+            figment = figment.merge(Toml::file_exact(path));
+            origin = Origin::Configured;
+        }
+        if env.iter().next().is_some() {
+            origin = Origin::Configured;
+        }
+        figment = figment.merge(env);
+        if let Some(listen) = &overrides.listen {
+            figment = figment.merge(Serialized::default("listen", listen));
+        }
+        if let Some(dir) = &overrides.data_dir {
+            figment = figment.merge(Serialized::default("data_dir", dir));
+        }
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(figment_problems(e)))?;
+        let mut problems = Problems::default();
+        config.validate(&mut problems);
+        if problems.is_empty() {
+            Ok((config, origin))
+        } else {
+            Err(ConfigError::Invalid(problems.into_vec()))
+        }
+    }
+
+    /// Check every setting, recording each problem with its key.
+    pub fn validate(&self, problems: &mut Problems) {
+        if let Some(url) = &self.public_url {
+            if !matches!(url.scheme(), "http" | "https") {
+                problems.push("public_url", "must be an http:// or https:// URL");
+            }
+            if url.query().is_some() || url.fragment().is_some() {
+                problems.push("public_url", "must not have a query or fragment");
+            }
+            if url.host_str().is_none() {
+                problems.push("public_url", "must name a host");
+            }
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            problems.push("data_dir", "must not be empty");
+        }
+        if self.shutdown_timeout > Duration::from_secs(600) {
+            problems.push("shutdown_timeout", "must be at most 10 minutes");
+        }
+        self.store.validate("store", problems);
+    }
+
+    /// The public base URL without a trailing slash (`iss` of our tokens).
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+/// Turn figment's errors into problems with dotted keys.
+fn figment_problems(error: figment::Error) -> Vec<Problem> {
+    error
+        .into_iter()
+        .map(|e| {
+            let mut key = e.path.join(".");
+            let mut with_field = |field: &str| {
+                if e.path.last().map(String::as_str) != Some(field) {
+                    key = if key.is_empty() {
+                        field.to_owned()
+                    } else {
+                        format!("{key}.{field}")
+                    };
+                }
+            };
+            let message = match &e.kind {
+                figment::error::Kind::UnknownField(field, expected) => {
+                    with_field(field);
+                    if expected.is_empty() {
+                        "unknown key".to_owned()
+                    } else {
+                        format!("unknown key (expected one of: {})", expected.join(", "))
+                    }
+                }
+                figment::error::Kind::MissingField(field) => {
+                    with_field(field);
+                    "required".to_owned()
+                }
+                figment::error::Kind::UnknownVariant(found, expected) => {
+                    format!(
+                        "unknown value `{found}` (expected one of: {})",
+                        expected.join(", ")
+                    )
+                }
+                kind => kind.to_string(),
+            };
+            let source = e.metadata.as_ref().map(|md| match &md.source {
+                Some(source) => format!(" (from {} {source})", md.name),
+                None => format!(" (from {})", md.name),
+            });
+            if key.is_empty() {
+                key = "<file>".to_owned();
+            }
+            Problem {
+                key,
+                message: format!("{message}{}", source.unwrap_or_default()),
+            }
+        })
+        .collect()
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Defaults => "defaults",
+            Self::Configured => "configured",
+        })
+    }
+}

@@ -26,7 +26,10 @@ pub struct Problems(Vec<Problem>);
 impl Problems {
     /// Record a problem with `key`.
     pub fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Problem { key: key.into(), message: message.into() });
+        self.0.push(Problem {
+            key: key.into(),
+            message: message.into(),
+        });
     }
 
     /// Whether nothing was recorded.

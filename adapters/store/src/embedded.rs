@@ -75,6 +75,7 @@ impl EmbeddedStore {
         let path = path.as_ref().to_path_buf();
         let opened = path.clone();
         let db = tokio::task::spawn_blocking(move || -> StoreResult<Database> {
+            create_private_file(&opened)?;
             let db = Database::create(&opened).map_err(backend)?;
             let txn = db.begin_write().map_err(backend)?;
             txn.open_table(SESSIONS).map_err(backend)?;
@@ -265,6 +266,23 @@ impl ExpiredDeletion for EmbeddedStore {
         })
         .await?;
         Ok(())
+    }
+}
+
+/// Create the file readable by its owner only (it holds sessions) unless it
+/// exists already.
+fn create_private_file(path: &Path) -> StoreResult<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Backend {
+            store: STORE,
+            source: Box::new(e),
+        }),
     }
 }
 
