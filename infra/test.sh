@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# session-bridge's test command: lint, start the test servers, run the tests.
+#
+#   ./infra/test.sh                         everything (what CI runs)
+#   ./infra/test.sh -p session-bridge-redis one package (all its targets + doctests)
+#   ./infra/test.sh --test it -- redis      cargo test selection / filter args
+#   SB_SKIP_LINT=1 ./infra/test.sh ...      skip cargo fmt / clippy
+#   SB_KEEP_RUN=1 ./infra/test.sh ...       keep infra/.run/<id> (logs) on success
+#   SB_SMOKE=1 ./infra/test.sh ...          also run infra/lib/smoke.sh first
+#
+# Arguments are cargo test arguments. Without a package selection (-p,
+# --package, --workspace, --exclude) --workspace is added. Without a target
+# selection (--lib, --bin(s), --test(s), --example(s), --bench(es),
+# --all-targets, --doc) it runs `--all-targets`, then `--doc`.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+started=$(date +%s)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/session-bridge/target}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-auto}
+
+phase_names=()
+phase_secs=()
+phase_t0=0
+phase_name=""
+phase() { # phase NAME: start timing NAME (ends the previous one)
+  phase_end
+  phase_name=$1
+  phase_t0=$(date +%s)
+  printf '\n==> %s\n' "$1" >&2
+}
+phase_end() {
+  if [ -n "$phase_name" ]; then
+    phase_names+=("$phase_name")
+    phase_secs+=("$(($(date +%s) - phase_t0))")
+    phase_name=""
+  fi
+}
+
+summary() {
+  local rc=$1 i line=""
+  phase_end
+  for i in "${!phase_names[@]}"; do
+    line+="${line:+, }${phase_names[i]} ${phase_secs[i]}s"
+  done
+  if [ "$rc" = 0 ]; then
+    printf '\ninfra/test.sh: OK in %ss (%s)\n' "$(($(date +%s) - started))" "$line" >&2
+  else
+    printf '\ninfra/test.sh: FAILED (exit %s) after %ss (%s)\n' "$rc" "$(($(date +%s) - started))" "$line" >&2
+  fi
+}
+
+on_exit() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if declare -F harness_stop >/dev/null; then
+    harness_stop "$rc" || true
+  fi
+  summary "$rc"
+  exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- arguments -------------------------------------------------------------
+sel=()
+rest=()
+seen_dashdash=0
+for a in "$@"; do
+  if [ "$seen_dashdash" = 1 ]; then
+    rest+=("$a")
+  elif [ "$a" = -- ]; then
+    seen_dashdash=1
+    rest+=("$a")
+  else
+    sel+=("$a")
+  fi
+done
+has_pkg=0
+has_target=0
+for a in "${sel[@]}"; do
+  case $a in
+    -p | -p* | --package | --package=* | --workspace | --all | --exclude | --exclude=*) has_pkg=1 ;;
+    --lib | --bin | --bin=* | --bins | --test | --test=* | --tests | --example | --example=* | --examples | \
+      --bench | --bench=* | --benches | --all-targets | --doc) has_target=1 ;;
+  esac
+done
+pkg=()
+[ "$has_pkg" = 1 ] || pkg=(--workspace)
+locked=()
+[ -f Cargo.lock ] && locked=(--locked)
+
+# ---- toolchain + lint (before any server starts: fail fast) ---------------
+phase toolchain
+if ! cargo fmt --version >/dev/null 2>&1; then rustup component add rustfmt; fi
+if ! cargo clippy --version >/dev/null 2>&1; then rustup component add clippy; fi
+echo "CARGO_TARGET_DIR=$CARGO_TARGET_DIR" >&2
+
+if [ "${SB_SKIP_LINT:-0}" != 1 ]; then
+  phase "cargo fmt --check"
+  cargo fmt --all -- --check
+  phase "cargo clippy"
+  cargo clippy --workspace --all-targets "${locked[@]}" -- -D warnings
+fi
+
+# ---- servers ----------------------------------------------------------------
+phase harness
+# shellcheck source=infra/harness.sh
+. "$root/infra/harness.sh"
+if [ "${SB_SMOKE:-0}" = 1 ]; then
+  phase smoke
+  "$root/infra/lib/smoke.sh"
+fi
+
+# ---- tests ----------------------------------------------------------------
+phase "cargo test"
+if [ "$has_target" = 1 ]; then
+  cargo test "${pkg[@]}" "${locked[@]}" "${sel[@]}" "${rest[@]}"
+else
+  cargo test "${pkg[@]}" --all-targets "${locked[@]}" "${sel[@]}" "${rest[@]}"
+  phase "cargo test --doc"
+  cargo test "${pkg[@]}" --doc "${locked[@]}" "${sel[@]}" "${rest[@]}"
+fi
+phase_end
