@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use session_bridge::config::{Config, Origin, Overrides};
+use session_bridge::config::{Config, Overrides};
 
 /// One authenticated identity for a session-based legacy stack and a
 /// JWT-based API stack.
@@ -50,8 +50,8 @@ fn main() -> ExitCode {
         listen,
         data_dir: cli.data_dir.clone(),
     };
-    let (config, origin) = match Config::load(cli.config.as_deref(), &overrides) {
-        Ok(loaded) => loaded,
+    let config = match Config::load(cli.config.as_deref(), &overrides) {
+        Ok(config) => config,
         Err(err) => {
             eprintln!("session-bridge: {}", session_bridge::error_chain(&err));
             return ExitCode::from(2);
@@ -70,20 +70,15 @@ fn main() -> ExitCode {
     runtime.block_on(run(
         cli.command.unwrap_or(Command::Serve { listen: None }),
         config,
-        origin,
     ))
 }
 
-async fn run(command: Command, config: Config, origin: Origin) -> ExitCode {
+async fn run(command: Command, config: Config) -> ExitCode {
     match command {
         Command::Serve { .. } => {
             session_bridge::telemetry::init(&config.log);
-            match session_bridge::service::serve(
-                config,
-                origin,
-                session_bridge::service::shutdown_signal(),
-            )
-            .await
+            match session_bridge::service::serve(config, session_bridge::service::shutdown_signal())
+                .await
             {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
@@ -93,7 +88,7 @@ async fn run(command: Command, config: Config, origin: Origin) -> ExitCode {
             }
         }
         Command::CheckConfig => {
-            println!("configuration ok ({origin})");
+            println!("configuration ok");
             ExitCode::SUCCESS
         }
     }

@@ -15,7 +15,6 @@
 mod problems;
 mod store;
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,6 +22,8 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::Deserialize;
+
+use crate::tokens::config::TokensConfig;
 
 pub use problems::{Problem, Problems};
 pub use store::{
@@ -51,6 +52,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Where sessions and revocation state live.
     pub store: StoreConfig,
+    /// Signing keys, token lifetimes, trusted issuers.
+    pub tokens: TokensConfig,
 }
 
 impl Default for Config {
@@ -62,6 +65,7 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(30),
             log: LogConfig::default(),
             store: StoreConfig::default(),
+            tokens: TokensConfig::default(),
         }
     }
 }
@@ -133,20 +137,10 @@ fn list(problems: &[Problem]) -> String {
         .join("\n")
 }
 
-/// Whether the configuration came from defaults only (no file, no store
-/// settings): the development setup, which is logged as such.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// Nothing was configured.
-    Defaults,
-    /// A file or environment variables were given.
-    Configured,
-}
-
 impl Config {
     /// Load from defaults, the optional file, the environment and `overrides`,
     /// then validate.
-    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<(Self, Origin), ConfigError> {
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
         Self::load_from_env(file, overrides, Env::prefixed(ENV_PREFIX).split("__"))
     }
 
@@ -154,8 +148,7 @@ impl Config {
         file: Option<&Path>,
         overrides: &Overrides,
         env: Env,
-    ) -> Result<(Self, Origin), ConfigError> {
-        let mut origin = Origin::Defaults;
+    ) -> Result<Self, ConfigError> {
         let mut figment = Figment::new();
         if let Some(path) = file {
             // figment silently skips a missing file; a typo in --config must not
@@ -165,10 +158,6 @@ impl Config {
                 source,
             })?;
             figment = figment.merge(Toml::file_exact(path));
-            origin = Origin::Configured;
-        }
-        if env.iter().next().is_some() {
-            origin = Origin::Configured;
         }
         figment = figment.merge(env);
         if let Some(listen) = &overrides.listen {
@@ -183,7 +172,7 @@ impl Config {
         let mut problems = Problems::default();
         config.validate(&mut problems);
         if problems.is_empty() {
-            Ok((config, origin))
+            Ok(config)
         } else {
             Err(ConfigError::Invalid(problems.into_vec()))
         }
@@ -209,6 +198,15 @@ impl Config {
             problems.push("shutdown_timeout", "must be at most 10 minutes");
         }
         self.store.validate("store", problems);
+        self.tokens.validate("tokens", problems);
+    }
+
+    /// Whether this is the development setup: local store and keys generated
+    /// into the data directory. Logged as a warning at start.
+    pub fn is_development(&self) -> bool {
+        matches!(self.store.kind, StoreKind::Embedded | StoreKind::Memory)
+            && self.tokens.keys_file.is_none()
+            && std::env::var_os("SESSION_BRIDGE_KEYS_FILE").is_none()
     }
 
     /// The public base URL without a trailing slash (`iss` of our tokens).
@@ -269,13 +267,4 @@ fn figment_problems(error: figment::Error) -> Vec<Problem> {
             }
         })
         .collect()
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Defaults => "defaults",
-            Self::Configured => "configured",
-        })
-    }
 }

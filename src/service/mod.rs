@@ -4,6 +4,7 @@ mod health;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -15,8 +16,9 @@ use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::config::{Config, Origin};
+use crate::config::Config;
 use crate::stores::{OpenError, Stores};
+use crate::tokens::keys::{KeyError, KeyRing};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -25,6 +27,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct AppState {
     /// The configured store.
     pub stores: Stores,
+    /// The signing keys.
+    pub keys: Arc<KeyRing>,
 }
 
 /// Why the service could not start.
@@ -43,6 +47,9 @@ pub enum ServeError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] OpenError),
+    /// The signing keys could not be loaded or generated.
+    #[error("cannot load the signing keys")]
+    Keys(#[source] KeyError),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -90,16 +97,29 @@ pub fn router(state: AppState) -> Router {
 /// finishing in-flight requests (bounded by `shutdown_timeout`).
 pub async fn serve(
     config: Config,
-    origin: Origin,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     create_data_dir(&config.data_dir)?;
     let stores = Stores::open(&config).await?;
-    if origin == Origin::Defaults {
+    let tokens = config.tokens.clone();
+    let data_dir = config.data_dir.clone();
+    // RSA key generation takes a moment: keep it off the async workers.
+    let (keys, generated) =
+        tokio::task::spawn_blocking(move || KeyRing::load_or_generate(&tokens, &data_dir))
+            .await
+            .map_err(|e| ServeError::Serve(std::io::Error::other(e)))?
+            .map_err(ServeError::Keys)?;
+    let keys = Arc::new(keys);
+    keys.spawn_reload_task(config.tokens.reload_interval);
+    if config.is_development() {
         tracing::warn!(
             data_dir = %config.data_dir.display(),
-            "development setup: no configuration given; running on the embedded store with keys generated in the data directory. Configure a store and keys before production use."
+            keys_generated = generated,
+            "development setup: embedded store and signing keys kept in the data directory; \
+             configure a shared store and managed keys before production use"
         );
+    } else if generated {
+        tracing::warn!(path = %keys.path().display(), "generated new signing keys");
     }
     let listener = TcpListener::bind(config.listen)
         .await
@@ -110,7 +130,7 @@ pub async fn serve(
     let local = listener.local_addr().map_err(ServeError::Serve)?;
     tracing::info!(addr = %local, store = config.store.kind.as_str(), public_url = %config.public_url(), "listening");
 
-    let app = router(AppState { stores });
+    let app = router(AppState { stores, keys });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let graceful = async move {
         shutdown.await;

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 /// is missing.
 pub fn harness_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests through ./infra/test.sh (or source infra/harness.sh)")
+        panic!(
+            "{name} is not set: run the tests through ./infra/test.sh (or source infra/harness.sh)"
+        )
     })
 }
 
@@ -23,4 +25,115 @@ pub fn out_dir() -> PathBuf {
         .unwrap_or_else(|_| std::env::temp_dir().join("session-bridge-test-out"));
     std::fs::create_dir_all(&dir).expect("create test output dir");
     dir
+}
+
+/// A `session-bridge serve` child process, killed on drop.
+pub struct Service {
+    child: std::process::Child,
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    /// Log lines seen so far (JSON), shared with the reader thread.
+    pub logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Service {
+    /// Start `session-bridge serve` with `args` (plus `--listen 127.0.0.1:0`)
+    /// and environment `envs`, and wait until it listens.
+    pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Service {
+        use std::io::BufRead;
+        let mut cmd = std::process::Command::new(bin());
+        cmd.args(args)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("SESSION_BRIDGE__LOG__FORMAT", "json")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn session-bridge");
+        let stdout = child.stdout.take().expect("stdout");
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && v["message"] == "listening"
+                {
+                    let _ = tx.send(v["addr"].as_str().unwrap_or_default().to_owned());
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "service did not listen within 30 s; logs: {:?}",
+                    logs.lock().unwrap()
+                );
+            }
+        };
+        Service {
+            child,
+            url: format!("http://{addr}"),
+            logs,
+        }
+    }
+
+    /// Send SIGTERM and wait for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "service did not exit within 30 s of SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Whether any log line contains `needle`.
+    pub fn logged(&self, needle: &str) -> bool {
+        self.logs.lock().unwrap().iter().any(|l| l.contains(needle))
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Run the binary to completion with `args` in `dir`; returns (exit code, stdout, stderr).
+pub fn run_bin(
+    dir: &std::path::Path,
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (i32, String, String) {
+    let mut cmd = std::process::Command::new(bin());
+    cmd.current_dir(dir).args(args);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run session-bridge");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

@@ -1,1 +1,148 @@
-//! See main.rs.
+//! `session-bridge serve`: configuration errors, health, restart, shutdown.
+
+use crate::common::{Service, run_bin};
+
+fn config_error(toml: &str, envs: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.toml"), toml).unwrap();
+    let (code, _, stderr) = run_bin(dir.path(), &["--config", "c.toml", "check-config"], envs);
+    assert_ne!(code, 0, "expected a config error, stderr: {stderr}");
+    assert!(
+        !dir.path().join(".data").exists(),
+        "a bad config must not create state"
+    );
+    stderr
+}
+
+#[test]
+fn missing_config_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run_bin(dir.path(), &["--config", "nope.toml", "serve"], &[]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("nope.toml"), "{stderr}");
+}
+
+#[test]
+fn malformed_toml_names_the_line() {
+    let stderr = config_error("listen = \"127.0.0.1:1\n[store\n", &[]);
+    assert!(stderr.contains("line 1"), "{stderr}");
+}
+
+#[test]
+fn unknown_keys_are_errors() {
+    let stderr = config_error("[store.redis]\nurll = \"redis://127.0.0.1\"\n", &[]);
+    assert!(
+        stderr.contains("`store.redis.urll`: unknown key"),
+        "{stderr}"
+    );
+    let stderr = config_error("", &[("SESSION_BRIDGE__LISTN", "127.0.0.1:1")]);
+    assert!(stderr.contains("`listn`: unknown key"), "{stderr}");
+}
+
+#[test]
+fn bad_listen_address_names_the_key() {
+    let stderr = config_error("listen = \"localhost:http\"\n", &[]);
+    assert!(stderr.contains("`listen`"), "{stderr}");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run_bin(dir.path(), &["serve", "--listen", "127.0.0.1:99999"], &[]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--listen"), "{stderr}");
+}
+
+#[test]
+fn bad_store_settings_name_the_key_and_hide_secrets() {
+    let stderr = config_error(
+        "[store]\nkind = \"redis\"\n[store.redis]\nurl = \"http://:hunter2@127.0.0.1\"\n",
+        &[],
+    );
+    assert!(stderr.contains("`store.redis.url`"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "the password leaked: {stderr}");
+    let stderr = config_error("[store]\nkind = \"redis\"\n", &[]);
+    assert!(stderr.contains("`store.redis.url`: required"), "{stderr}");
+    let stderr = config_error("[store]\nkind = \"casandra\"\n", &[]);
+    assert!(stderr.contains("`store.kind`"), "{stderr}");
+    let stderr = config_error(
+        "",
+        &[
+            ("SESSION_BRIDGE__STORE__KIND", "dynamodb"),
+            ("SESSION_BRIDGE__STORE__DYNAMODB__SESSIONS_TABLE", "x"),
+        ],
+    );
+    assert!(
+        stderr.contains("`store.dynamodb.sessions_table`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn wrong_types_name_the_key() {
+    let stderr = config_error("shutdown_timeout = \"soon\"\n", &[]);
+    assert!(stderr.contains("`shutdown_timeout`"), "{stderr}");
+    let stderr = config_error("[log]\nformat = \"xml\"\n", &[]);
+    assert!(stderr.contains("`log.format`"), "{stderr}");
+}
+
+#[tokio::test]
+async fn defaults_serve_health_and_readiness_then_stop_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let svc = Service::start(&["--data-dir", data.to_str().unwrap()], &[]);
+    assert!(
+        svc.logged("development setup"),
+        "the dev setup must be announced"
+    );
+    let health = reqwest::get(format!("{}/healthz", svc.url)).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = reqwest::get(format!("{}/readyz", svc.url)).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["store:embedded"], "ok");
+    let status = svc.terminate();
+    assert!(
+        status.success(),
+        "SIGTERM must end with exit 0, got {status}"
+    );
+    assert!(data.join("store.redb").exists());
+}
+
+#[tokio::test]
+async fn shutdown_finishes_in_flight_requests() {
+    // A slow client: the request line is sent, the response is read after
+    // SIGTERM. The keep-alive connection must still be answered.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Service::start(&["--data-dir", dir.path().to_str().unwrap()], &[]);
+    let addr = svc.url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let pid = std::thread::spawn(move || svc.terminate());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stream
+        .write_all(b"Connection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(pid.join().unwrap().success());
+}
+
+#[test]
+fn a_second_instance_on_the_same_data_dir_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let _first = Service::start(&["--data-dir", data], &[]);
+    let (code, stdout, stderr) = run_bin(
+        dir.path(),
+        &["--data-dir", data, "serve", "--listen", "127.0.0.1:0"],
+        &[],
+    );
+    assert_ne!(code, 0);
+    assert!(
+        format!("{stdout}{stderr}").contains("cannot open the embedded store"),
+        "{stdout}{stderr}"
+    );
+}
