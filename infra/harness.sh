@@ -434,4 +434,6 @@ harness_stop() {
   return "$ok"
 }
 
-harness_start
+# Run from an `||` list so the caller's `set -e` does not cut the start short:
+# every step checks its own result, reports it, and cleans up.
+harness_start || return $?

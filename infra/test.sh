@@ -51,9 +51,30 @@ summary() {
   fi
 }
 
+# run CMD...: run a long command in its own process group, so that on INT/TERM
+# the trap fires at once and can end the whole group (cargo, test binaries,
+# servers they spawned) before the harness is stopped.
+child=""
+run() {
+  local rc=0
+  setsid "$@" &
+  child=$!
+  wait "$child" || rc=$?
+  child=""
+  return "$rc"
+}
+
 on_exit() {
   local rc=$?
   trap - EXIT INT TERM
+  if [ -n "$child" ]; then
+    kill -TERM -- "-$child" 2>/dev/null || true
+    for _ in $(seq 50); do
+      kill -0 -- "-$child" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL -- "-$child" 2>/dev/null || true
+  fi
   if declare -F harness_stop >/dev/null; then
     harness_stop "$rc" || true
   fi
@@ -102,7 +123,7 @@ if [ "${SB_SKIP_LINT:-0}" != 1 ]; then
   phase "cargo fmt --check"
   cargo fmt --all -- --check
   phase "cargo clippy"
-  cargo clippy --workspace --all-targets "${locked[@]}" -- -D warnings
+  run cargo clippy --workspace --all-targets "${locked[@]}" -- -D warnings
 fi
 
 # ---- servers ----------------------------------------------------------------
@@ -117,10 +138,10 @@ fi
 # ---- tests ----------------------------------------------------------------
 phase "cargo test"
 if [ "$has_target" = 1 ]; then
-  cargo test "${pkg[@]}" "${locked[@]}" "${sel[@]}" "${rest[@]}"
+  run cargo test "${pkg[@]}" "${locked[@]}" "${sel[@]}" "${rest[@]}"
 else
-  cargo test "${pkg[@]}" --all-targets "${locked[@]}" "${sel[@]}" "${rest[@]}"
+  run cargo test "${pkg[@]}" --all-targets "${locked[@]}" "${sel[@]}" "${rest[@]}"
   phase "cargo test --doc"
-  cargo test "${pkg[@]}" --doc "${locked[@]}" "${sel[@]}" "${rest[@]}"
+  run cargo test "${pkg[@]}" --doc "${locked[@]}" "${sel[@]}" "${rest[@]}"
 fi
 phase_end
