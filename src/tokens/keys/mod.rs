@@ -412,6 +412,18 @@ impl KeyRing {
     }
 }
 
+/// The verifier reads our own public keys straight from the ring: no HTTP,
+/// and its decoded keys are rebuilt only when the generation moves.
+impl crate::tokens::verify::LocalKeys for KeyRing {
+    fn jwks(&self) -> Arc<JwkSet> {
+        KeyRing::jwks(self)
+    }
+
+    fn generation(&self) -> u64 {
+        KeyRing::generation(self)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests;
