@@ -41,7 +41,7 @@ pub use revocation::{
 pub use session_bridge_store::{self as store, RevocationStore, SessionStore};
 pub use sessions::{
     create_load_save_delete, create_never_overwrites, expired_record_is_never_returned,
-    identity_only_record, large_record, unicode_data,
+    identity_only_record, large_record, save_after_delete_is_not_an_error, unicode_data,
 };
 
 /// The longest a single store call may take before a case fails with
@@ -75,6 +75,7 @@ macro_rules! conformance_tests {
         $crate::__conformance_case!($make, create_load_save_delete);
         $crate::__conformance_case!($make, expired_record_is_never_returned);
         $crate::__conformance_case!($make, create_never_overwrites);
+        $crate::__conformance_case!($make, save_after_delete_is_not_an_error);
         $crate::__conformance_case!($make, large_record);
         $crate::__conformance_case!($make, unicode_data);
         $crate::__conformance_case!($make, epoch_bumps_are_monotonic);

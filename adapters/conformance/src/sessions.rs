@@ -154,3 +154,21 @@ pub async fn unicode_data<S: SessionStore>(store: S) {
     within("save", store.save(&rec)).await.expect("save");
     assert_eq!(load(&store, &rec.id).await, Some(rec));
 }
+
+/// Saving a record that was deleted meanwhile (a logout on another request)
+/// or that expired is not an error. Whether the store writes it is its own
+/// choice (Redis and DynamoDB do not bring it back).
+pub async fn save_after_delete_is_not_an_error<S: SessionStore>(store: S) {
+    let mut rec = identity_only_record();
+    create(&store, &mut rec).await;
+    within("delete", store.delete(&rec.id))
+        .await
+        .expect("delete");
+    within("save", store.save(&rec))
+        .await
+        .expect("saving a deleted record is not an error");
+    let never = identity_only_record();
+    within("save", store.save(&never))
+        .await
+        .expect("saving a never-created record is not an error");
+}

@@ -1,0 +1,3 @@
+//! Redis standalone (`SB_REDIS_URL`).
+
+session_bridge_conformance::conformance_tests!(crate::store("SB_REDIS_URL").await);
