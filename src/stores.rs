@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use session_bridge_store::{EmbeddedStore, MemoryStore, RevocationStore, SessionStore, StoreError};
 
-use crate::config::{Config, StoreKind};
+use session_bridge_redis::RedisStore;
+
+use crate::config::{Config, RedisStoreConfig, StoreKind};
 
 /// The store the service runs on, as the two traits it implements.
 #[derive(Debug, Clone)]
@@ -70,7 +72,36 @@ impl Stores {
                         })?;
                 Ok(Self::from_store(kind, store))
             }
-            StoreKind::Redis | StoreKind::DynamoDb => Err(OpenError::Unsupported(kind.as_str())),
+            StoreKind::Redis => Ok(Self::from_store(kind, open_redis(&config.store.redis)?)),
+            StoreKind::DynamoDb => Err(OpenError::Unsupported(kind.as_str())),
         }
     }
 }
+
+/// Build the Redis client and start connecting in the background: startup
+/// does not wait for Redis, and the client keeps reconnecting on its own.
+fn open_redis(cfg: &RedisStoreConfig) -> Result<RedisStore, OpenError> {
+    use session_bridge_redis::fred::prelude::*;
+    let fail = |source: session_bridge_redis::fred::error::Error| OpenError::Store {
+        kind: "redis",
+        source: StoreError::Backend {
+            store: "redis",
+            source: Box::new(source),
+        },
+    };
+    // Validated at load time; an empty URL cannot get here.
+    let url = cfg.url.as_deref().unwrap_or_default();
+    let client_config = Config::from_url(url).map_err(fail)?;
+    let pool = session_bridge_redis::recommended_builder(client_config, cfg.timeout)
+        .build_pool(POOL_SIZE)
+        .map_err(fail)?;
+    // `connect` spawns the connection tasks and returns at once.
+    let _connections = pool.connect();
+    Ok(RedisStore::new(pool)
+        .with_key_prefix(cfg.key_prefix.clone())
+        .with_timeout(cfg.timeout))
+}
+
+/// Connections per instance: enough to pipeline a busy instance's commands
+/// without holding many sockets per process.
+const POOL_SIZE: usize = 4;

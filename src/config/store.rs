@@ -223,6 +223,11 @@ fn check_redis_url(raw: &str) -> Result<(), String> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err("must name a host".to_owned());
     }
+    // The client's own parser has the last word (cluster node lists, sentinel
+    // options); its message is about the URL's shape, never its secrets.
+    if session_bridge_redis::fred::types::config::Config::from_url(raw).is_err() {
+        return Err("not a URL the Redis client accepts (see fred's URL syntax)".to_owned());
+    }
     if url.scheme().ends_with("-sentinel")
         && !url.query_pairs().any(|(k, _)| k == "sentinelServiceName")
     {

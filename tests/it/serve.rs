@@ -146,3 +146,78 @@ fn a_second_instance_on_the_same_data_dir_fails_clearly() {
         "{stdout}{stderr}"
     );
 }
+
+async fn readiness(url: &str) -> (u16, serde_json::Value) {
+    let response = reqwest::get(format!("{url}/readyz")).await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+async fn wait_for_readiness(url: &str, want: u16) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (status, body) = readiness(url).await;
+        if status == want {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/readyz stayed {status} ({body}), wanted {want}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn readiness_follows_the_store_without_a_restart() {
+    let mut redis = crate::common::OwnRedis::start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = redis.url();
+    let svc = Service::start(
+        &["--data-dir", dir.path().to_str().unwrap()],
+        &[
+            ("SESSION_BRIDGE__STORE__KIND", "redis"),
+            ("SESSION_BRIDGE__STORE__REDIS__URL", &url),
+        ],
+    );
+    assert!(
+        !svc.logged("development setup"),
+        "a Redis setup is not the development setup"
+    );
+    wait_for_readiness(&svc.url, 200).await;
+
+    redis.stop();
+    let body = wait_for_readiness(&svc.url, 503).await;
+    assert_eq!(body["checks"]["store:redis"], "unavailable");
+    assert!(
+        !body.to_string().contains("127.0.0.1"),
+        "internals leaked: {body}"
+    );
+    // Health is about the process, not its dependencies.
+    assert_eq!(
+        reqwest::get(format!("{}/healthz", svc.url))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    redis.resume();
+    wait_for_readiness(&svc.url, 200).await;
+    assert!(svc.terminate().success());
+}
+
+#[tokio::test]
+async fn starts_while_the_store_is_down_and_reports_it() {
+    let port = crate::common::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("redis://127.0.0.1:{port}");
+    let svc = Service::start(
+        &["--data-dir", dir.path().to_str().unwrap()],
+        &[
+            ("SESSION_BRIDGE__STORE__KIND", "redis"),
+            ("SESSION_BRIDGE__STORE__REDIS__URL", &url),
+        ],
+    );
+    let (status, _) = readiness(&svc.url).await;
+    assert_eq!(status, 503);
+}
