@@ -421,6 +421,7 @@ pub(crate) fn is_loopback(url: &Url) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use figment::providers::Format as _;

@@ -1,8 +1,43 @@
-//! Verification of our own and trusted issuers' tokens.
+//! Verification of our own tokens and of every trusted issuer's, behind one
+//! API: [`Verifier::verify`].
+//!
+//! A token goes through, in order: the size limit; a JOSE header parsed
+//! here (exactly three segments, `alg` matched case-sensitively against an
+//! allowlist of asymmetric algorithms, no `crit`, `jku`/`x5u`/`jwk`/`x5c`
+//! ignored); a typed parse of the claims; routing by the unverified `iss`
+//! (exact match) to one issuer, whose keys alone may verify it; a key chosen
+//! by `kid` and pinned to its own `alg`; `jsonwebtoken::decode` restricted to
+//! that one algorithm (signature, `exp`, `nbf`, `iss`, `aud`); then the
+//! issuer's rules (token use, app client, `iat`, groups, scopes).
+//!
+//! Our own keys come from the key ring with no HTTP; a remote issuer's from
+//! a [`jwks`] cache refreshed in the background.
 
+mod claims;
 mod config;
+mod error;
+mod header;
+mod jwks;
+mod keyset;
 
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwapOption;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::de::IgnoredAny;
+use url::Url;
+
+pub use claims::Claims;
 pub use config::{CognitoTrust, MAX_LEEWAY, OidcTrust, TokenUseSetting, TrustConfig, VerifyConfig};
+pub use error::{VerifierSetupError, VerifyError, VerifyErrorKind};
+
+use claims::{ClaimRules, ClaimStyle, RawClaims};
+use jwks::{JwksCache, JwksLocation, Snapshot};
+use keyset::{KeySet, Lookup};
 
 /// What a token is for, in Cognito's terms (`token_use`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -12,4 +47,446 @@ pub enum TokenUse {
     Access,
     /// An ID token: names the app client in `aud`.
     Id,
+}
+
+/// Where a verified token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum IssuerKind {
+    /// Minted by this bridge.
+    Own,
+    /// A Cognito user pool.
+    Cognito,
+    /// An OIDC issuer.
+    Oidc,
+}
+
+/// Keys held in this process (our key ring): read on every verification,
+/// decoded again only when `generation` changes.
+pub trait LocalKeys: Send + Sync {
+    /// The public keys of every live stage.
+    fn jwks(&self) -> Arc<JwkSet>;
+    /// Changes whenever the key set changes (rotation).
+    fn generation(&self) -> u64;
+}
+
+/// A fixed key set, for tests and for services that verify with keys they
+/// were given rather than a key ring.
+#[derive(Debug, Clone)]
+pub struct StaticKeys(Arc<JwkSet>);
+
+impl StaticKeys {
+    /// Wrap a JWK set (public keys; private members are ignored).
+    pub fn new(jwks: JwkSet) -> Self {
+        Self(Arc::new(jwks))
+    }
+}
+
+impl LocalKeys for StaticKeys {
+    fn jwks(&self) -> Arc<JwkSet> {
+        Arc::clone(&self.0)
+    }
+    fn generation(&self) -> u64 {
+        1
+    }
+}
+
+/// This bridge as an issuer of the tokens it verifies.
+#[derive(Clone)]
+pub struct OwnIssuer {
+    /// Our `iss` (the public URL).
+    pub issuer: String,
+    /// The app client our tokens name (`client_id` / `aud`).
+    pub client_id: String,
+    /// Our public keys.
+    pub keys: Arc<dyn LocalKeys>,
+}
+
+/// A token that passed every check.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    /// The configured name of the issuer (`self` for our own tokens).
+    pub issuer_name: Arc<str>,
+    /// What kind of issuer.
+    pub issuer_kind: IssuerKind,
+    /// The algorithm that verified it.
+    pub alg: Algorithm,
+    /// The key that verified it.
+    pub kid: Option<String>,
+    /// The typed claims.
+    pub claims: Claims,
+    payload: Vec<u8>,
+}
+
+impl VerifiedToken {
+    /// Every claim as sent (for `token verify` and custom claims).
+    pub fn raw_claims(&self) -> serde_json::Map<String, serde_json::Value> {
+        // The payload already parsed as a JSON object during verification.
+        serde_json::from_slice(&self.payload).unwrap_or_default()
+    }
+}
+
+/// Verifies tokens of our own issuer and of every trusted issuer. Cheap to
+/// clone (shared state).
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    max_token_bytes: usize,
+    issuers: HashMap<String, Issuer>,
+}
+
+struct Issuer {
+    name: Arc<str>,
+    kind: IssuerKind,
+    allow: Vec<Algorithm>,
+    /// One `Validation` per allowed algorithm, built once.
+    validations: Vec<(Algorithm, Validation)>,
+    rules: ClaimRules,
+    keys: IssuerKeys,
+}
+
+enum IssuerKeys {
+    Own {
+        source: Arc<dyn LocalKeys>,
+        cache: ArcSwapOption<Snapshot>,
+    },
+    Remote(Arc<JwksCache>),
+}
+
+impl Verifier {
+    /// Build a verifier. Remote keys are fetched on first use; prefer
+    /// [`Verifier::start`] in a service, which fetches them in the background.
+    ///
+    /// ```no_run
+    /// use session_bridge::tokens::verify::{TrustConfig, Verifier, VerifyConfig};
+    /// # async fn f(trust: Vec<TrustConfig>, token: &str) -> Result<(), Box<dyn std::error::Error>> {
+    /// let verifier = Verifier::start(&VerifyConfig::default(), &trust, None).await?;
+    /// match verifier.verify(token).await {
+    ///     Ok(t) => println!("hello {}", t.claims.sub),
+    ///     Err(e) => println!("rejected: {}", e.kind()),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn new(
+        cfg: &VerifyConfig,
+        trust: &[TrustConfig],
+        own: Option<OwnIssuer>,
+    ) -> Result<Self, VerifierSetupError> {
+        let mut problems = crate::config::Problems::default();
+        cfg.validate("tokens.verify", &mut problems);
+        TrustConfig::validate_all(trust, "tokens.trust", &mut problems);
+        if let Some(p) = problems.into_vec().into_iter().next() {
+            return Err(VerifierSetupError::InvalidConfig {
+                key: p.key,
+                message: p.message,
+            });
+        }
+        let leeway = i64::try_from(cfg.leeway.as_secs()).unwrap_or(i64::MAX);
+        let mut issuers = HashMap::new();
+        if let Some(own) = own {
+            let rules = ClaimRules {
+                style: ClaimStyle::Cognito,
+                token_use: TokenUseSetting::Both,
+                client_ids: vec![own.client_id.clone()],
+                audiences: Vec::new(),
+                required_groups: Vec::new(),
+                required_scopes: Vec::new(),
+                leeway,
+            };
+            let allow = keyset::ASYMMETRIC.to_vec();
+            let issuer = Issuer {
+                name: Arc::from("self"),
+                kind: IssuerKind::Own,
+                validations: validations(&allow, &own.issuer, &rules.client_ids, cfg),
+                allow,
+                rules,
+                keys: IssuerKeys::Own {
+                    source: own.keys,
+                    cache: ArcSwapOption::empty(),
+                },
+            };
+            issuers.insert(own.issuer, issuer);
+        }
+        // Building the TLS client loads root certificates: only when needed.
+        let client = match trust {
+            [] => None,
+            _ => Some(jwks::http_client(cfg).map_err(VerifierSetupError::HttpClient)?),
+        };
+        for (i, t) in trust.iter().enumerate() {
+            let key = format!("tokens.trust[{i}]");
+            let invalid = |field: &str, message: String| VerifierSetupError::InvalidConfig {
+                key: format!("{key}.{field}"),
+                message,
+            };
+            let allow =
+                config::parse_algorithms(t.algorithms()).map_err(|m| invalid("algorithms", m))?;
+            let iss = t.issuer();
+            let (kind, location, rules) = match t {
+                TrustConfig::Cognito(c) => {
+                    let raw = c
+                        .jwks_url
+                        .clone()
+                        .unwrap_or_else(|| format!("{iss}/.well-known/jwks.json"));
+                    let url = Url::parse(&raw).map_err(|e| invalid("jwks_url", e.to_string()))?;
+                    let rules = ClaimRules {
+                        style: ClaimStyle::Cognito,
+                        token_use: c.token_use,
+                        client_ids: c.client_ids.clone(),
+                        audiences: Vec::new(),
+                        required_groups: c.required_groups.clone(),
+                        required_scopes: c.required_scopes.clone(),
+                        leeway,
+                    };
+                    (IssuerKind::Cognito, JwksLocation::Direct(url), rules)
+                }
+                TrustConfig::Oidc(o) => {
+                    let raw = format!(
+                        "{}/.well-known/openid-configuration",
+                        iss.trim_end_matches('/')
+                    );
+                    let url = Url::parse(&raw).map_err(|e| invalid("issuer", e.to_string()))?;
+                    let rules = ClaimRules {
+                        style: ClaimStyle::Oidc,
+                        token_use: o.token_use,
+                        client_ids: o.client_ids.clone(),
+                        audiences: o.audiences.clone(),
+                        required_groups: o.required_groups.clone(),
+                        required_scopes: o.required_scopes.clone(),
+                        leeway,
+                    };
+                    (IssuerKind::Oidc, JwksLocation::Discovery(url), rules)
+                }
+            };
+            if issuers.contains_key(&iss) {
+                return Err(invalid("issuer", "is also our own issuer".to_owned()));
+            }
+            let name: Arc<str> = Arc::from(t.name());
+            let auds = if kind == IssuerKind::Oidc {
+                &rules.audiences
+            } else {
+                &rules.client_ids
+            };
+            let validations = validations(&allow, &iss, auds, cfg);
+            let Some(client) = client.clone() else { break };
+            let cache = JwksCache::new(
+                Arc::clone(&name),
+                iss.clone(),
+                location,
+                allow.clone(),
+                client,
+                cfg,
+            );
+            let keys = IssuerKeys::Remote(Arc::new(cache));
+            issuers.insert(
+                iss,
+                Issuer {
+                    name,
+                    kind,
+                    allow,
+                    validations,
+                    rules,
+                    keys,
+                },
+            );
+        }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                max_token_bytes: cfg.max_token_bytes,
+                issuers,
+            }),
+        })
+    }
+
+    /// Build a verifier and start fetching every remote issuer's keys in the
+    /// background. Returns at once, even when an IdP is down: its tokens are
+    /// refused with `issuer_unavailable` until its keys arrive.
+    pub async fn start(
+        cfg: &VerifyConfig,
+        trust: &[TrustConfig],
+        own: Option<OwnIssuer>,
+    ) -> Result<Self, VerifierSetupError> {
+        let verifier = Self::new(cfg, trust, own)?;
+        for issuer in verifier.inner.issuers.values() {
+            if let IssuerKeys::Remote(cache) = &issuer.keys {
+                cache.spawn_refresher();
+            }
+        }
+        Ok(verifier)
+    }
+
+    /// Wait until every remote issuer's keys were fetched once (readiness
+    /// probes, tests). Bound it with a timeout: an IdP may be down.
+    pub async fn wait_ready(&self) {
+        for issuer in self.inner.issuers.values() {
+            if let IssuerKeys::Remote(cache) = &issuer.keys {
+                cache.wait_ready().await;
+            }
+        }
+    }
+
+    /// How many times the JWKS of `issuer` (its `iss` or configured name)
+    /// was fetched; `None` for an unknown or local issuer.
+    pub fn jwks_fetch_count(&self, issuer: &str) -> Option<u64> {
+        let found = self
+            .inner
+            .issuers
+            .get(issuer)
+            .or_else(|| self.inner.issuers.values().find(|i| &*i.name == issuer))?;
+        match &found.keys {
+            IssuerKeys::Remote(cache) => Some(cache.fetch_count()),
+            IssuerKeys::Own { .. } => None,
+        }
+    }
+
+    /// Verify a token of any accepted use.
+    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, VerifyError> {
+        self.check(token, None).await
+    }
+
+    /// Verify a token that must be of `token_use` (e.g. an API accepting
+    /// access tokens only): another use is `wrong_token_use`.
+    pub async fn verify_as(
+        &self,
+        token: &str,
+        token_use: TokenUse,
+    ) -> Result<VerifiedToken, VerifyError> {
+        self.check(token, Some(token_use)).await
+    }
+
+    async fn check(
+        &self,
+        token: &str,
+        expect: Option<TokenUse>,
+    ) -> Result<VerifiedToken, VerifyError> {
+        let parsed = header::parse(token, self.inner.max_token_bytes)?;
+        let raw = RawClaims::parse(&parsed.payload)?;
+        let iss = raw
+            .iss
+            .as_deref()
+            .ok_or(VerifyError::missing("iss is required"))?;
+        let issuer = self.inner.issuers.get(iss).ok_or(VerifyError::new(
+            VerifyErrorKind::UnknownIssuer,
+            "iss is not a trusted issuer",
+        ))?;
+        if !issuer.allow.contains(&parsed.alg) {
+            return Err(not_allowed());
+        }
+        let kid = parsed.kid.as_deref();
+        let snapshot = issuer.snapshot(kid, parsed.alg).await?;
+        let entry = match snapshot.keys.find(kid, parsed.alg) {
+            Lookup::Found(entry) => entry,
+            Lookup::AlgorithmMismatch => return Err(not_allowed()),
+            Lookup::Missing => {
+                return Err(VerifyError::new(
+                    VerifyErrorKind::UnknownKey,
+                    "no key of the issuer has this kid",
+                ));
+            }
+        };
+        let validation = issuer
+            .validations
+            .iter()
+            .find_map(|(a, v)| (*a == parsed.alg).then_some(v))
+            .ok_or_else(not_allowed)?;
+        jsonwebtoken::decode::<IgnoredAny>(token, &entry.key, validation)?;
+        let claims = issuer.rules.check(raw, parsed.at_jwt, expect, now())?;
+        Ok(VerifiedToken {
+            issuer_name: Arc::clone(&issuer.name),
+            issuer_kind: issuer.kind,
+            alg: parsed.alg,
+            kid: parsed.kid,
+            claims,
+            payload: parsed.payload,
+        })
+    }
+}
+
+impl Issuer {
+    /// The keys to look `kid` up in: ours (rebuilt when the ring's
+    /// generation moved), or the remote cache's, refetched on a miss.
+    async fn snapshot(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<Arc<Snapshot>, VerifyError> {
+        match &self.keys {
+            IssuerKeys::Own { source, cache } => {
+                let generation = source.generation();
+                if let Some(s) = cache.load_full().filter(|s| s.generation == generation) {
+                    return Ok(s);
+                }
+                let keys = KeySet::build(&source.jwks().keys, &self.allow, &self.name);
+                let snapshot = Arc::new(Snapshot { generation, keys });
+                cache.store(Some(Arc::clone(&snapshot)));
+                Ok(snapshot)
+            }
+            IssuerKeys::Remote(remote) => {
+                let current = remote.current();
+                if let Some(s) = &current
+                    && !matches!(s.keys.find(kid, alg), Lookup::Missing)
+                {
+                    return Ok(Arc::clone(s));
+                }
+                let seen = current.map_or(0, |s| s.generation);
+                remote.after_miss(seen).await.ok_or(VerifyError::new(
+                    VerifyErrorKind::IssuerUnavailable,
+                    "the issuer's keys could not be fetched yet",
+                ))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field(
+                "issuers",
+                &self
+                    .inner
+                    .issuers
+                    .values()
+                    .map(|i| &*i.name)
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+fn validations(
+    allow: &[Algorithm],
+    iss: &str,
+    auds: &[String],
+    cfg: &VerifyConfig,
+) -> Vec<(Algorithm, Validation)> {
+    allow
+        .iter()
+        .map(|&alg| {
+            let mut v = Validation::new(alg);
+            v.leeway = cfg.leeway.as_secs();
+            v.validate_nbf = true;
+            // `set_issuer` alone would let a token without `iss` through.
+            v.set_required_spec_claims(&["exp", "iss", "sub"]);
+            v.set_issuer(&[iss]);
+            v.set_audience(auds);
+            (alg, v)
+        })
+        .collect()
+}
+
+fn not_allowed() -> VerifyError {
+    VerifyError::new(
+        VerifyErrorKind::AlgorithmNotAllowed,
+        "algorithm not allowed for this issuer or key",
+    )
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
