@@ -136,12 +136,20 @@ if [ "${SB_SMOKE:-0}" = 1 ]; then
 fi
 
 # ---- tests ----------------------------------------------------------------
+# --no-fail-fast: report every failing test binary, not just the first.
+nff=(--no-fail-fast)
+for a in "${sel[@]}"; do [ "$a" = --no-fail-fast ] && nff=(); done
+test_rc=0
 phase "cargo test"
 if [ "$has_target" = 1 ]; then
-  run cargo test "${pkg[@]}" "${locked[@]}" "${sel[@]}" "${rest[@]}"
+  run cargo test "${pkg[@]}" "${nff[@]}" "${locked[@]}" "${sel[@]}" "${rest[@]}" || test_rc=$?
 else
-  run cargo test "${pkg[@]}" --all-targets "${locked[@]}" "${sel[@]}" "${rest[@]}"
+  run cargo test "${pkg[@]}" --all-targets "${nff[@]}" "${locked[@]}" "${sel[@]}" "${rest[@]}" || test_rc=$?
   phase "cargo test --doc"
-  run cargo test "${pkg[@]}" --doc "${locked[@]}" "${sel[@]}" "${rest[@]}"
+  run cargo test "${pkg[@]}" --doc "${nff[@]}" "${locked[@]}" "${sel[@]}" "${rest[@]}" || {
+    doc_rc=$?
+    [ "$test_rc" != 0 ] || test_rc=$doc_rc
+  }
 fi
 phase_end
+exit "$test_rc"
