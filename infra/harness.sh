@@ -164,7 +164,7 @@ _sb_gc() {
     [ -f "$d/owner" ] || continue
     [ -L "$d" ] && continue
     owner=$(tr -dc '0-9' <"$d/owner")
-    if [ -n "$owner" ] && kill -0 "$owner" 2>/dev/null; then
+    if [ -n "$owner" ] && _sb_alive "$owner"; then
       continue
     fi
     if [ -f "$d/ports" ]; then
@@ -175,7 +175,7 @@ _sb_gc() {
   find "$_SB_RUN_ROOT" -mindepth 1 -maxdepth 1 -type d -mmin +1440 -print0 2>/dev/null |
     while IFS= read -r -d '' d; do
       owner=$(tr -dc '0-9' <"$d/owner" 2>/dev/null) || owner=""
-      if [ -z "$owner" ] || ! kill -0 "$owner" 2>/dev/null; then
+      if [ -z "$owner" ] || ! _sb_alive "$owner"; then
         "$_SB_INFRA/lib/stop-run.sh" "$d" 0 || true
       fi
     done
