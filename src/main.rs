@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use session_bridge::config::{Config, Overrides};
+use session_bridge::tokens::cli::{KeysCommand, TokenCommand};
 
 /// One authenticated identity for a session-based legacy stack and a
 /// JWT-based API stack.
@@ -38,6 +39,13 @@ enum Command {
     },
     /// Check the configuration and print the problems found.
     CheckConfig,
+    /// Manage the signing key ring (generate, rotate, retire, list).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Mint a token (development and tests) or verify one against the
+    /// configured trust.
+    #[command(subcommand)]
+    Token(TokenCommand),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +94,18 @@ async fn run(command: Command, config: Config) -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Keys(cmd) => {
+            session_bridge::tokens::cli::run_keys(cmd, &config.tokens, &config.data_dir).await
+        }
+        Command::Token(cmd) => {
+            session_bridge::tokens::cli::run_token(
+                cmd,
+                &config.tokens,
+                &config.public_url(),
+                &config.data_dir,
+            )
+            .await
         }
         Command::CheckConfig => {
             println!("configuration ok");

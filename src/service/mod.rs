@@ -29,6 +29,8 @@ pub struct AppState {
     pub stores: Stores,
     /// The signing keys.
     pub keys: Arc<KeyRing>,
+    /// Our `iss`: the public URL.
+    pub issuer: String,
 }
 
 /// Why the service could not start.
@@ -69,6 +71,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .merge(crate::tokens::publish::router(Arc::clone(&state.keys), state.issuer.clone()))
         .with_state(state)
         .layer(
             tower::ServiceBuilder::new()
@@ -128,9 +131,19 @@ pub async fn serve(
             source,
         })?;
     let local = listener.local_addr().map_err(ServeError::Serve)?;
-    tracing::info!(addr = %local, store = config.store.kind.as_str(), public_url = %config.public_url(), "listening");
+    // Without a configured public URL the issuer is the address actually
+    // bound (which differs from `listen` when it asks for port 0).
+    let issuer = match &config.public_url {
+        Some(_) => config.public_url(),
+        None => format!("http://{local}"),
+    };
+    tracing::info!(addr = %local, store = config.store.kind.as_str(), issuer = %issuer, "listening");
 
-    let app = router(AppState { stores, keys });
+    let app = router(AppState {
+        stores,
+        keys,
+        issuer,
+    });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let graceful = async move {
         shutdown.await;
