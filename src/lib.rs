@@ -1,5 +1,6 @@
 //! session-bridge
 pub mod config;
+pub mod login;
 pub mod service;
 pub mod stores;
 pub mod telemetry;
