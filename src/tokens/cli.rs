@@ -100,7 +100,7 @@ impl From<TokenUseArg> for TokenUse {
 /// [`KeyRing::path_for`]). Lists go to stdout, notes to stderr.
 pub async fn run_keys(cmd: KeysCommand, cfg: &TokensConfig, data_dir: &Path) -> ExitCode {
     let path = KeyRing::path_for(cfg, data_dir);
-    let algorithm = cfg.algorithm;
+    let (algorithm, reload) = (cfg.algorithm, cfg.reload_interval);
     // Key generation (RSA) and file I/O block: keep them off the runtime.
     let outcome = tokio::task::spawn_blocking(move || -> Result<(KeyRing, String), KeyError> {
         match cmd {
@@ -108,13 +108,20 @@ pub async fn run_keys(cmd: KeysCommand, cfg: &TokensConfig, data_dir: &Path) -> 
                 let ring = KeyRing::generate(&path, algorithm, force)?;
                 Ok((
                     ring,
-                    format!("generated a {algorithm} key ring at {}", path.display()),
+                    format!("generated a key ring ({algorithm}) at {}", path.display()),
                 ))
             }
             KeysCommand::Rotate => {
                 let (ring, _) = KeyRing::open(&path, algorithm, false)?;
                 ring.rotate()?;
-                Ok((ring, "rotated: the former next key now signs".to_owned()))
+                Ok((
+                    ring,
+                    format!(
+                        "rotated: the former next key now signs; a running service \
+                         picks this up within {}",
+                        humantime::format_duration(reload)
+                    ),
+                ))
             }
             KeysCommand::Retire => {
                 let (ring, _) = KeyRing::open(&path, algorithm, false)?;

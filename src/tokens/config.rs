@@ -78,7 +78,6 @@ impl fmt::Display for SigningAlgorithm {
 /// The `[tokens]` section.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-#[non_exhaustive]
 pub struct TokensConfig {
     /// Algorithm of newly generated keys (default `RS256`). Keys already in
     /// the key ring keep theirs: switching takes effect over two rotations.
