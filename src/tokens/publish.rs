@@ -104,6 +104,20 @@ impl OpenIdConfiguration {
 /// The router carries its own state, so it fits into any application:
 /// `app.merge(publish::router(keys, issuer))` whatever the app's state
 /// type `S` is.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use session_bridge::tokens::config::TokensConfig;
+/// use session_bridge::tokens::keys::KeyRing;
+/// use session_bridge::tokens::publish;
+///
+/// let (ring, _) = KeyRing::load_or_generate(&TokensConfig::default(), ".data".as_ref())?;
+/// let app: axum::Router = publish::router(Arc::new(ring), "https://auth.example.com".to_owned());
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// axum::serve(listener, app).await?;
+/// # Ok(()) }
+/// ```
 pub fn router<S>(keys: Arc<KeyRing>, issuer: String) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
