@@ -1,0 +1,291 @@
+//! The tower layer that puts an [`Identity`] into every request, and the
+//! extractors handlers use to get it.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tower::{Layer, Service};
+
+use super::config::Mode;
+use super::csrf::Csrf;
+use super::{AuthRejection, Authenticated, Authn, Bridge, metrics};
+use crate::identity::{CredentialKind, Identity};
+use crate::login::AuthenticatedUser;
+
+/// Authenticates every request by the bridge's route policy.
+///
+/// ```no_run
+/// # fn demo(bridge: session_bridge::bridge::Bridge) {
+/// use axum::{Router, routing::get};
+/// use session_bridge::{Identity, bridge::BridgeLayer};
+///
+/// async fn me(identity: Identity) -> String {
+///     format!("hello {}", identity.sub)
+/// }
+///
+/// let app: Router = Router::new().route("/api/me", get(me)).layer(BridgeLayer::new(bridge));
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct BridgeLayer {
+    bridge: Bridge,
+}
+
+impl BridgeLayer {
+    /// A layer over `bridge`.
+    pub fn new(bridge: Bridge) -> Self {
+        Self { bridge }
+    }
+}
+
+impl<S> Layer<S> for BridgeLayer {
+    type Service = BridgeService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BridgeService {
+            bridge: self.bridge.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service of [`BridgeLayer`].
+#[derive(Debug, Clone)]
+pub struct BridgeService<S> {
+    bridge: Bridge,
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for BridgeService<S>
+where
+    S: Service<Request<B>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        // The clone is not ready; the instance that was polled ready is.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let bridge = self.bridge.clone();
+        Box::pin(async move { Ok(handle(bridge, inner, req).await) })
+    }
+}
+
+async fn handle<S, B>(bridge: Bridge, mut inner: S, req: Request<B>) -> Response
+where
+    S: Service<Request<B>, Response = Response, Error = Infallible>,
+{
+    let (mut parts, body) = req.into_parts();
+    let rule = bridge
+        .policy()
+        .rule_for(&parts.method, parts.uri.path())
+        .clone();
+    let authn = bridge.authenticate(&parts.headers, rule.mode).await;
+    if let Some(evaluate) = rule.evaluate {
+        let shadow = bridge.authenticate(&parts.headers, evaluate).await;
+        if shadow.accepted() != authn.accepted() {
+            metrics::shadow_disagreement(
+                &rule.name,
+                rule.mode.as_str(),
+                evaluate.as_str(),
+                authn.outcome(),
+                shadow.outcome(),
+            );
+        }
+    }
+    let credential = match &authn {
+        Authn::Authenticated(a) => a.identity.credential.kind.as_str(),
+        _ => "none",
+    };
+    let authenticated = match authn {
+        Authn::Authenticated(a) => a,
+        Authn::Anonymous if rule.mode == Mode::Public => {
+            metrics::request(&rule.name, credential, "anonymous");
+            return call(&mut inner, Request::from_parts(parts, body)).await;
+        }
+        Authn::Rejected(rejection) if rule.mode == Mode::Public => {
+            // A stale cookie must not lock anyone out of a public page.
+            metrics::request(&rule.name, credential, rejection.outcome());
+            let mut response = call(&mut inner, Request::from_parts(parts, body)).await;
+            if rejection == AuthRejection::InvalidSession || rejection == AuthRejection::Revoked {
+                clear_cookies(&bridge, response.headers_mut());
+            }
+            return response;
+        }
+        Authn::Anonymous => {
+            return refuse(&bridge, &rule, &parts, AuthRejection::MissingCredential);
+        }
+        Authn::Rejected(rejection) => return refuse(&bridge, &rule, &parts, rejection),
+    };
+    let kind = authenticated.identity.credential.kind;
+    if kind.is_cookie() && Csrf::is_unsafe(&parts.method) && !bridge.csrf().allows(&parts.headers) {
+        return refuse(&bridge, &rule, &parts, AuthRejection::CsrfFailed);
+    }
+    metrics::request(&rule.name, credential, "ok");
+    parts.extensions.insert(authenticated.identity.clone());
+    let mut response = call(&mut inner, Request::from_parts(parts, body)).await;
+    if rule.mode == Mode::Either {
+        exchange(&bridge, &authenticated, response.headers_mut()).await;
+    }
+    response
+}
+
+async fn call<S, B>(inner: &mut S, req: Request<B>) -> Response
+where
+    S: Service<Request<B>, Response = Response, Error = Infallible>,
+{
+    match inner.call(req).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+/// `either` routes keep both credentials alive: a session without a token
+/// cookie gets one minted; a token cookie without a session gets a session
+/// in the same token family (so logging out either one kills both).
+async fn exchange(bridge: &Bridge, a: &Authenticated, headers: &mut HeaderMap) {
+    let Some(family) = a.family.as_deref() else {
+        return;
+    };
+    match a.identity.credential.kind {
+        CredentialKind::Session => match bridge.mint_for(&a.identity, family) {
+            Ok(token) => {
+                let max_age = token.expires_at - time::OffsetDateTime::now_utc();
+                headers.append(
+                    header::SET_COOKIE,
+                    bridge.cookies().set_token(token.token, max_age),
+                );
+                metrics::exchange("token_from_session");
+            }
+            Err(err) => {
+                tracing::warn!(error = %crate::error_chain(&err), "could not mint a token for a session")
+            }
+        },
+        CredentialKind::TokenCookie if !a.session_cookie_present => {
+            let id = &a.identity;
+            let user = AuthenticatedUser {
+                sub: id.sub.clone(),
+                username: id.username.clone().unwrap_or_default(),
+                groups: id.groups.clone(),
+                email: id.email.clone(),
+                issuer: id.issuer.clone(),
+                auth_time: id.auth_time,
+            };
+            match bridge
+                .sessions()
+                .create(&user, Some(family.to_owned()))
+                .await
+            {
+                Ok(session) => {
+                    let max_age = session.absolute_expires_at() - time::OffsetDateTime::now_utc();
+                    headers.append(
+                        header::SET_COOKIE,
+                        bridge
+                            .cookies()
+                            .set_session(session.id.to_string(), max_age),
+                    );
+                    metrics::exchange("session_from_token");
+                }
+                Err(err) => tracing::warn!(error = %err, "could not link a session to a token"),
+            }
+        }
+        _ => {}
+    }
+}
+
+fn refuse(
+    bridge: &Bridge,
+    rule: &super::RouteRule,
+    parts: &Parts,
+    rejection: AuthRejection,
+) -> Response {
+    let credential = "none";
+    metrics::request(&rule.name, credential, rejection.outcome());
+    let wants_login = matches!(
+        rejection,
+        AuthRejection::MissingCredential | AuthRejection::InvalidSession | AuthRejection::Revoked
+    );
+    let mut response = match bridge.login_redirect() {
+        Some(login)
+            if wants_login
+                && rule.mode != Mode::Token
+                && is_navigation(&parts.method, &parts.headers) =>
+        {
+            let next = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+            let location = format!(
+                "{login}?next={}",
+                url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+            );
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            r
+        }
+        _ => rejection.clone().into_response(),
+    };
+    if matches!(
+        rejection,
+        AuthRejection::InvalidSession | AuthRejection::Revoked
+    ) {
+        clear_cookies(bridge, response.headers_mut());
+    }
+    response
+}
+
+fn clear_cookies(bridge: &Bridge, headers: &mut HeaderMap) {
+    for cookie in bridge.cookies().clear_all() {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+}
+
+/// A top-level browser navigation (as opposed to a script's API call).
+fn is_navigation(method: &Method, headers: &HeaderMap) -> bool {
+    if !matches!(*method, Method::GET | Method::HEAD) {
+        return false;
+    }
+    match headers.get("sec-fetch-mode").and_then(|v| v.to_str().ok()) {
+        Some(mode) => mode == "navigate",
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html")),
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Identity {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Identity>()
+            .cloned()
+            .ok_or(AuthRejection::MissingCredential)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Identity {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Identity>().cloned())
+    }
+}

@@ -1,0 +1,96 @@
+//! Why a request was not let through, as an HTTP response with a stable code.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::tokens::verify::VerifyErrorKind;
+
+/// An authentication or authorization failure. Each maps to one status and
+/// one machine-readable `error` code; details stay in the logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthRejection {
+    /// No credential this route accepts was presented.
+    MissingCredential,
+    /// A token was presented and failed verification.
+    InvalidToken(VerifyErrorKind),
+    /// A session cookie was presented and is not a live session.
+    InvalidSession,
+    /// The credential was revoked (logout, logout everywhere).
+    Revoked,
+    /// A cookie-authenticated state change without same-origin proof.
+    CsrfFailed,
+    /// A store the check needs is unreachable.
+    Unavailable,
+}
+
+impl AuthRejection {
+    /// The stable code in the JSON body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingCredential => "missing_credential",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::InvalidSession => "invalid_session",
+            Self::Revoked => "revoked",
+            Self::CsrfFailed => "csrf_failed",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::CsrfFailed => StatusCode::FORBIDDEN,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// Outcome label for metrics.
+    pub fn outcome(&self) -> &'static str {
+        self.code()
+    }
+
+    fn message(&self) -> &'static str {
+        match self {
+            Self::MissingCredential => "authentication required",
+            Self::InvalidToken(_) => "the token is not valid",
+            Self::InvalidSession => "the session is not valid or has ended",
+            Self::Revoked => "the credential was revoked",
+            Self::CsrfFailed => "cross-site request refused",
+            Self::Unavailable => "authentication is temporarily unavailable",
+        }
+    }
+}
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": self.code(), "message": self.message() });
+        if let Self::InvalidToken(kind) = &self {
+            // The kind (expired, bad_signature, …) helps clients refresh; it
+            // reveals nothing a client could not find out itself.
+            body["reason"] = json!(kind.as_str());
+        }
+        let mut response = (self.status(), Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        match self {
+            Self::InvalidToken(_) | Self::Revoked => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer error=\"invalid_token\""),
+                );
+            }
+            Self::MissingCredential => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::Unavailable => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            _ => {}
+        }
+        response
+    }
+}

@@ -1,0 +1,229 @@
+//! Server-side sessions: created at login, loaded from the cookie, extended
+//! lazily, ended by logout, their absolute lifetime or the user's epoch.
+//!
+//! Records are tower-sessions `Record`s in any [`SessionStore`]; the bridge
+//! keeps its identity under one key ([`IDENTITY_KEY`]) and leaves the rest of
+//! the record to the application.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use session_bridge_store::{Id, Record, RevocationStore, SessionStore};
+use time::OffsetDateTime;
+
+use super::config::SessionConfig;
+use crate::identity::{Credential, CredentialKind, Identity};
+use crate::login::AuthenticatedUser;
+
+/// Key of the bridge's identity in a session record.
+pub const IDENTITY_KEY: &str = "bridge.identity";
+
+/// What the bridge keeps in a session record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionIdentity {
+    /// Subject.
+    pub sub: String,
+    /// Login name.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Issuer that authenticated the user.
+    pub iss: String,
+    /// When the user authenticated (Unix seconds).
+    pub auth_time: i64,
+    /// When the session was created (Unix milliseconds), compared with the
+    /// user's epoch.
+    pub created_ms: i64,
+    /// Token family of this session (`origin_jti` of tokens minted from it).
+    pub family: String,
+    /// Absolute end of the session (Unix seconds).
+    pub absolute_exp: i64,
+}
+
+/// A session that passed every check.
+#[derive(Debug, Clone)]
+pub struct LoadedSession {
+    /// The session id (a secret: never log it).
+    pub id: Id,
+    /// The bridge's identity record.
+    pub identity: SessionIdentity,
+    /// Current idle expiry.
+    pub expires_at: OffsetDateTime,
+}
+
+impl LoadedSession {
+    /// When the session ends at the latest.
+    pub fn absolute_expires_at(&self) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(self.identity.absolute_exp).unwrap_or(self.expires_at)
+    }
+
+    /// The identity this session proves.
+    pub fn to_identity(&self) -> Identity {
+        let s = &self.identity;
+        Identity {
+            sub: s.sub.clone(),
+            username: s.username.clone(),
+            groups: s.groups.clone(),
+            email: s.email.clone(),
+            auth_time: OffsetDateTime::from_unix_timestamp(s.auth_time)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            issuer: s.iss.clone(),
+            credential: Credential {
+                kind: CredentialKind::Session,
+                id: s.family.clone(),
+                expires_at: self.expires_at,
+                absolute_expires_at: OffsetDateTime::from_unix_timestamp(s.absolute_exp).ok(),
+            },
+        }
+    }
+}
+
+/// Why a session cookie did not authenticate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// Not a session id, unknown, expired, or not a bridge session.
+    #[error("invalid or expired session")]
+    Invalid,
+    /// The user logged out everywhere after this session was created.
+    #[error("session revoked")]
+    Revoked,
+    /// The store failed or could not be reached.
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Session operations over the configured stores.
+#[derive(Debug, Clone)]
+pub struct Sessions {
+    store: Arc<dyn SessionStore>,
+    revocation: Arc<dyn RevocationStore>,
+    idle: Duration,
+    absolute: Duration,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> SessionError {
+    SessionError::Unavailable(e.to_string())
+}
+
+impl Sessions {
+    /// Sessions in `store`, checked against `revocation`.
+    pub fn new(
+        store: Arc<dyn SessionStore>,
+        revocation: Arc<dyn RevocationStore>,
+        cfg: &SessionConfig,
+    ) -> Self {
+        Self {
+            store,
+            revocation,
+            idle: cfg.idle_ttl,
+            absolute: cfg.absolute_ttl,
+        }
+    }
+
+    /// The absolute session lifetime.
+    pub fn absolute_ttl(&self) -> Duration {
+        self.absolute
+    }
+
+    /// Create a new session for `user` with a fresh id (never one the client
+    /// chose: no fixation). `family` is the token family; a new one when
+    /// `None`.
+    pub async fn create(
+        &self,
+        user: &AuthenticatedUser,
+        family: Option<String>,
+    ) -> Result<LoadedSession, SessionError> {
+        let now = OffsetDateTime::now_utc();
+        let absolute = now + self.absolute;
+        let expires_at = (now + self.idle).min(absolute);
+        let identity = SessionIdentity {
+            sub: user.sub.clone(),
+            username: Some(user.username.clone()).filter(|u| !u.is_empty()),
+            groups: user.groups.clone(),
+            email: user.email.clone(),
+            iss: user.issuer.clone(),
+            auth_time: user.auth_time.unix_timestamp(),
+            created_ms: unix_ms(now),
+            family: family.unwrap_or_else(crate::tokens::mint::new_jti),
+            absolute_exp: absolute.unix_timestamp(),
+        };
+        let value = serde_json::to_value(&identity).map_err(unavailable)?;
+        let mut record = Record {
+            id: Id::default(),
+            data: HashMap::from([(IDENTITY_KEY.to_owned(), value)]),
+            expiry_date: expires_at,
+        };
+        self.store.create(&mut record).await.map_err(unavailable)?;
+        Ok(LoadedSession {
+            id: record.id,
+            identity,
+            expires_at,
+        })
+    }
+
+    /// Load and check the session named by a cookie value; extends its idle
+    /// expiry when less than half of it is left.
+    pub async fn load(&self, cookie: &str) -> Result<LoadedSession, SessionError> {
+        // Only the canonical encoding of an id is accepted, so a tampered or
+        // truncated cookie never reaches the store.
+        let id = Id::from_str(cookie).map_err(|_| SessionError::Invalid)?;
+        if id.to_string() != cookie {
+            return Err(SessionError::Invalid);
+        }
+        let mut record = self
+            .store
+            .load(&id)
+            .await
+            .map_err(unavailable)?
+            .ok_or(SessionError::Invalid)?;
+        let identity: SessionIdentity = record
+            .data
+            .get(IDENTITY_KEY)
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .ok_or(SessionError::Invalid)?;
+        let now = OffsetDateTime::now_utc();
+        if record.expiry_date <= now || identity.absolute_exp <= now.unix_timestamp() {
+            return Err(SessionError::Invalid);
+        }
+        let epoch = self
+            .revocation
+            .epoch(&identity.sub)
+            .await
+            .map_err(unavailable)?;
+        if epoch.is_some_and(|e| identity.created_ms < e) {
+            // Logged out everywhere: this record is dead for good.
+            let _ = self.store.delete(&id).await;
+            return Err(SessionError::Revoked);
+        }
+        let absolute = OffsetDateTime::from_unix_timestamp(identity.absolute_exp).unwrap_or(now);
+        let left = record.expiry_date - now;
+        if left < self.idle / 2 && record.expiry_date < absolute {
+            record.expiry_date = (now + self.idle).min(absolute);
+            self.store.save(&record).await.map_err(unavailable)?;
+        }
+        Ok(LoadedSession {
+            id,
+            identity,
+            expires_at: record.expiry_date,
+        })
+    }
+
+    /// Delete a session.
+    pub async fn destroy(&self, id: &Id) -> Result<(), SessionError> {
+        self.store.delete(id).await.map_err(unavailable)
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
