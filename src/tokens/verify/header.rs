@@ -85,13 +85,6 @@ pub(crate) fn parse(token: &str, max_token_bytes: usize) -> Result<ParsedToken, 
     if header.len() > MAX_HEADER_CHARS {
         return Err(VerifyError::malformed("header too large"));
     }
-    if signature.is_empty() {
-        return Err(VerifyError::new(
-            VerifyErrorKind::BadSignature,
-            "signature is empty",
-        ));
-    }
-
     let header_json = URL_SAFE_NO_PAD
         .decode(header)
         .map_err(|_| VerifyError::malformed("header is not base64url"))?;
@@ -128,6 +121,14 @@ pub(crate) fn parse(token: &str, max_token_bytes: usize) -> Result<ParsedToken, 
         t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
     });
 
+    // After the alg check, so that an `alg: none` token (empty signature)
+    // is reported as what it is.
+    if signature.is_empty() {
+        return Err(VerifyError::new(
+            VerifyErrorKind::BadSignature,
+            "signature is empty",
+        ));
+    }
     let payload = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| VerifyError::malformed("payload is not base64url"))?;

@@ -368,10 +368,9 @@ impl Verifier {
             .iss
             .as_deref()
             .ok_or(VerifyError::missing("iss is required"))?;
-        let issuer = self.inner.issuers.get(iss).ok_or(VerifyError::new(
-            VerifyErrorKind::UnknownIssuer,
-            "iss is not a trusted issuer",
-        ))?;
+        let Some(issuer) = self.inner.issuers.get(iss) else {
+            return Err(self.untrusted(iss));
+        };
         if !issuer.allow.contains(&parsed.alg) {
             return Err(not_allowed());
         }
@@ -402,6 +401,29 @@ impl Verifier {
             claims,
             payload: parsed.payload,
         })
+    }
+}
+
+impl Verifier {
+    /// `unknown_issuer`, or `wrong_issuer` when `iss` is a near miss of a
+    /// trusted issuer (case, trailing slash): most likely a typo in the
+    /// configuration, which the operator should see as such.
+    fn untrusted(&self, iss: &str) -> VerifyError {
+        let near = |a: &str, b: &str| {
+            a.trim_end_matches('/')
+                .eq_ignore_ascii_case(b.trim_end_matches('/'))
+        };
+        if self.inner.issuers.keys().any(|known| near(known, iss)) {
+            VerifyError::new(
+                VerifyErrorKind::WrongIssuer,
+                "iss differs from a trusted issuer only in case or a trailing slash",
+            )
+        } else {
+            VerifyError::new(
+                VerifyErrorKind::UnknownIssuer,
+                "iss is not a trusted issuer",
+            )
+        }
     }
 }
 
