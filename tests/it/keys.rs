@@ -65,8 +65,10 @@ async fn pyjwt_verifies_our_tokens_through_our_jwks() {
     let python = common::harness_env("SB_PYTHON");
     for alg in SigningAlgorithm::ALL {
         let dir = tempfile::tempdir().unwrap();
-        let mut cfg = TokensConfig::default();
-        cfg.algorithm = alg;
+        let cfg = TokensConfig {
+            algorithm: alg,
+            ..TokensConfig::default()
+        };
         let (ring, generated) = KeyRing::load_or_generate(&cfg, dir.path()).unwrap();
         assert!(generated);
         let keys = Arc::new(ring);
@@ -158,4 +160,118 @@ async fn rotation_keeps_live_tokens_until_the_previous_key_is_retired() {
 
 fn kid(token: &str) -> String {
     jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+/// The operator's view, through the binary: `keys generate`, `token mint`,
+/// `keys rotate` (the old token still verifies), `keys retire` (it fails
+/// with `unknown_key`).
+#[test]
+fn cli_rotation_and_retirement() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[tokens]\nalgorithm = \"ES256\"\n").unwrap();
+    let (config, data) = (config.to_str().unwrap(), data.to_str().unwrap());
+    let sb = |args: &[&str]| {
+        let mut all = vec!["--config", config, "--data-dir", data];
+        all.extend_from_slice(args);
+        common::run_bin(dir.path(), &all, &[])
+    };
+
+    let (code, stdout, stderr) = sb(&["keys", "generate"]);
+    assert_eq!(code, 0, "{stderr}");
+    let listed: Vec<&str> = stdout.lines().collect();
+    assert_eq!(listed.len(), 2, "{stdout}");
+    assert!(
+        listed[0].starts_with("current ") && listed[0].contains("ES256"),
+        "{stdout}"
+    );
+    assert!(listed[1].starts_with("next "), "{stdout}");
+    let (code, _, stderr) = sb(&["keys", "generate"]);
+    assert_eq!(code, 1, "a second generate must not replace live keys");
+    assert!(stderr.contains("already exists"), "{stderr}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(format!("{data}/keys.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let (code, token, stderr) = sb(&[
+        "token", "mint", "--sub", "alice", "--groups", "a,b", "--use", "id",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let token = token.trim().to_owned();
+    assert_eq!(
+        token.split('.').count(),
+        3,
+        "only the token on stdout: {token}"
+    );
+
+    let (code, stdout, stderr) = sb(&["token", "verify", &token]);
+    assert_eq!(code, 0, "{stderr}");
+    let claims: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["token_use"], "id");
+    assert_eq!(claims["cognito:groups"], serde_json::json!(["a", "b"]));
+
+    let (code, stdout, stderr) = sb(&["keys", "rotate"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    let (code, _, stderr) = sb(&["token", "verify", &token]);
+    assert_eq!(
+        code, 0,
+        "a token signed before the rotation still verifies: {stderr}"
+    );
+
+    let (code, stdout, stderr) = sb(&["keys", "retire"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    let (code, stdout, stderr) = sb(&["token", "verify", &token]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stderr.starts_with("unknown_key"), "{stderr}");
+    assert!(stdout.is_empty());
+}
+
+/// `token verify -` reads the token from standard input; garbage is
+/// `malformed`, not a crash.
+#[test]
+fn cli_verify_reads_stdin() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let (code, token, stderr) = common::run_bin(
+        dir.path(),
+        &["--data-dir", data, "token", "mint", "--sub", "bob"],
+        &[],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("generated"),
+        "first use generates dev keys and says so: {stderr}"
+    );
+    for (input, expected_code, expected) in
+        [(token.as_str(), 0, ""), ("not.a.token\n", 1, "malformed")]
+    {
+        let mut child = std::process::Command::new(common::bin())
+            .args(["--data-dir", data, "token", "verify", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(expected_code), "{stderr}");
+        assert!(stderr.starts_with(expected), "{stderr}");
+    }
 }
