@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use session_bridge::config::{Config, Overrides};
 use session_bridge::tokens::cli::{KeysCommand, TokenCommand};
+use session_bridge::users::cli::UsersCommand;
 
 /// One authenticated identity for a session-based legacy stack and a
 /// JWT-based API stack.
@@ -46,6 +47,9 @@ enum Command {
     /// configured trust.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage the built-in users file.
+    #[command(subcommand)]
+    Users(UsersCommand),
 }
 
 fn main() -> ExitCode {
@@ -106,6 +110,9 @@ async fn run(command: Command, config: Config) -> ExitCode {
                 &config.data_dir,
             )
             .await
+        }
+        Command::Users(cmd) => {
+            session_bridge::users::cli::run_users(cmd, &config.users, &config.data_dir).await
         }
         Command::CheckConfig => {
             println!("configuration ok");

@@ -23,7 +23,10 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::Deserialize;
 
+use crate::bridge::config::{CookieConfig, CsrfConfig, PolicyConfig, SessionConfig};
+use crate::login::config::LoginConfig;
 use crate::tokens::config::TokensConfig;
+use crate::users::UsersConfig;
 
 pub use problems::{Problem, Problems};
 pub use store::{
@@ -54,6 +57,18 @@ pub struct Config {
     pub store: StoreConfig,
     /// Signing keys, token lifetimes, trusted issuers.
     pub tokens: TokensConfig,
+    /// Session lifetimes.
+    pub session: SessionConfig,
+    /// Cookie names and attributes.
+    pub cookies: CookieConfig,
+    /// CSRF rules.
+    pub csrf: CsrfConfig,
+    /// Route policy.
+    pub policy: PolicyConfig,
+    /// Password logins.
+    pub login: LoginConfig,
+    /// The built-in users file.
+    pub users: UsersConfig,
 }
 
 impl Default for Config {
@@ -66,6 +81,12 @@ impl Default for Config {
             log: LogConfig::default(),
             store: StoreConfig::default(),
             tokens: TokensConfig::default(),
+            session: SessionConfig::default(),
+            cookies: CookieConfig::default(),
+            csrf: CsrfConfig::default(),
+            policy: PolicyConfig::default(),
+            login: LoginConfig::default(),
+            users: UsersConfig::default(),
         }
     }
 }
@@ -199,6 +220,12 @@ impl Config {
         }
         self.store.validate("store", problems);
         self.tokens.validate("tokens", problems);
+        self.session.validate("session", problems);
+        self.cookies.validate("cookies", problems);
+        self.csrf.validate("csrf", problems);
+        self.policy.validate("policy", problems);
+        self.login.validate("login", &self.tokens.trust, problems);
+        self.users.validate("users", problems);
     }
 
     /// Whether this is the development setup: local store and keys generated
@@ -207,6 +234,16 @@ impl Config {
         matches!(self.store.kind, StoreKind::Embedded | StoreKind::Memory)
             && self.tokens.keys_file.is_none()
             && std::env::var_os("SESSION_BRIDGE_KEYS_FILE").is_none()
+    }
+
+    /// Whether cookies are `Secure`: as configured, else on for an https
+    /// public URL.
+    pub fn secure_cookies(&self) -> bool {
+        self.cookies.secure.unwrap_or_else(|| {
+            self.public_url
+                .as_ref()
+                .is_some_and(|u| u.scheme() == "https")
+        })
     }
 
     /// The public base URL without a trailing slash (`iss` of our tokens).

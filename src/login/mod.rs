@@ -5,6 +5,9 @@
 //! [`PasswordSource`], so the login endpoint does not care which one is
 //! configured and switching from one to the other is a configuration change.
 
+pub mod cognito;
+pub mod config;
+
 use std::net::IpAddr;
 use std::time::Duration;
 

@@ -1,6 +1,12 @@
 //! The `session-bridge serve` HTTP service.
 
+mod app;
+mod auth;
 mod health;
+mod redirect;
+
+pub use app::{AppState, BuildError};
+pub use redirect::safe_next;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, header};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
@@ -21,17 +28,6 @@ use crate::stores::{OpenError, Stores};
 use crate::tokens::keys::{KeyError, KeyRing};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// Shared state of every handler.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    /// The configured store.
-    pub stores: Stores,
-    /// The signing keys.
-    pub keys: Arc<KeyRing>,
-    /// Our `iss`: the public URL.
-    pub issuer: String,
-}
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +57,9 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    /// The application could not be assembled.
+    #[error(transparent)]
+    Build(#[from] BuildError),
     /// The server failed while running.
     #[error("server error")]
     Serve(#[source] std::io::Error),
@@ -68,9 +67,19 @@ pub enum ServeError {
 
 /// Build the router for `state`.
 pub fn router(state: AppState) -> Router {
+    // Auth endpoints take small bodies; refuse big ones before parsing.
+    let auth = Router::new()
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/logout/all", post(auth::logout_all))
+        .route("/token", post(auth::token))
+        .route("/session", get(auth::whoami).post(auth::session_from_token))
+        .layer(DefaultBodyLimit::max(16 * 1024));
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(auth::metrics))
+        .merge(auth)
         .merge(crate::tokens::publish::router(Arc::clone(&state.keys), state.issuer.clone()))
         .with_state(state)
         .layer(
@@ -139,11 +148,16 @@ pub async fn serve(
     };
     tracing::info!(addr = %local, store = config.store.kind.as_str(), issuer = %issuer, "listening");
 
-    let app = router(AppState {
-        stores,
-        keys,
-        issuer,
-    });
+    let (state, dev_password) = AppState::build(&config, stores, keys, issuer.clone()).await?;
+    if let Some(password) = dev_password {
+        // Printed once, on stdout, never through the logs.
+        println!(
+            "\n  Development user created: log in at {issuer}/login as `{}` with password `{}`\n  (shown once; manage users with `session-bridge users`)\n",
+            password.username(),
+            password.expose()
+        );
+    }
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let graceful = async move {
         shutdown.await;

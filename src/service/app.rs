@@ -1,0 +1,167 @@
+//! Everything the service's handlers share, built from the configuration.
+
+use std::sync::{Arc, OnceLock};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::bridge::config::Unauthenticated;
+use crate::bridge::{Bridge, BridgeParts, Cookies, Csrf, RoutePolicy, Sessions};
+use crate::config::Config;
+use crate::login::PasswordSource;
+use crate::login::cognito::CognitoPasswordSource;
+use crate::login::config::LoginSourceKind;
+use crate::stores::Stores;
+use crate::tokens::keys::KeyRing;
+use crate::tokens::mint::Minter;
+use crate::tokens::verify::{OwnIssuer, Verifier};
+use crate::users::{BuiltinUsers, GeneratedPassword};
+
+/// Shared state of every handler.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The configured store.
+    pub stores: Stores,
+    /// The signing keys.
+    pub keys: Arc<KeyRing>,
+    /// Our `iss`: the public URL.
+    pub issuer: String,
+    /// The bridge core.
+    pub bridge: Bridge,
+    /// Where `POST /login` checks passwords (`None`: password logins off).
+    pub passwords: Option<Arc<dyn PasswordSource>>,
+    /// Prometheus rendering of the process's metrics.
+    pub metrics: PrometheusHandle,
+    /// The longest lifetime of any token we mint (kill-list entries live
+    /// this long).
+    pub max_token_ttl: std::time::Duration,
+}
+
+/// Why the application state could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The verifier rejected its settings.
+    #[error("invalid token verification settings")]
+    Verifier(#[source] crate::tokens::verify::VerifierSetupError),
+    /// The Cognito login source could not be set up.
+    #[error(transparent)]
+    Cognito(#[from] crate::login::cognito::CognitoSetupError),
+    /// The users file could not be opened.
+    #[error("cannot open the users file")]
+    Users(#[source] crate::users::UsersError),
+    /// A blocking setup task failed.
+    #[error("setup task failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// The process-wide Prometheus recorder: the `metrics` facade is global, so
+/// the recorder is installed once and shared by every router built here.
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may be installed already (a library user's):
+            // then our endpoint shows nothing, which is the honest answer.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+impl AppState {
+    /// Build the state for `config`, with `issuer` the public URL actually
+    /// served. Returns a development user's generated password when one was
+    /// created (to be printed once).
+    pub async fn build(
+        config: &Config,
+        stores: Stores,
+        keys: Arc<KeyRing>,
+        issuer: String,
+    ) -> Result<(Self, Option<GeneratedPassword>), BuildError> {
+        let own = OwnIssuer {
+            issuer: issuer.clone(),
+            client_id: config.tokens.client_id.clone(),
+            keys: Arc::clone(&keys) as Arc<dyn crate::tokens::verify::LocalKeys>,
+        };
+        let verifier = Verifier::start(&config.tokens.verify, &config.tokens.trust, Some(own))
+            .await
+            .map_err(BuildError::Verifier)?;
+        let minter = Minter::new(Arc::clone(&keys), issuer.clone(), &config.tokens);
+        let secure = config.secure_cookies();
+        let cookies = Cookies::new(&config.cookies, secure);
+        let own_origin = url::Url::parse(&issuer)
+            .map(|u| crate::bridge::csrf::origin_of(&u))
+            .unwrap_or_default();
+        let csrf_header = axum::http::HeaderName::from_bytes(config.csrf.header.as_bytes())
+            .unwrap_or(axum::http::HeaderName::from_static("x-csrf-token"));
+        let csrf = Csrf::new(
+            own_origin,
+            &config.csrf.trusted_origins,
+            csrf_header,
+            cookies.csrf_name().to_owned(),
+        );
+        let sessions = Sessions::new(
+            Arc::clone(&stores.sessions),
+            Arc::clone(&stores.revocation),
+            &config.session,
+        );
+        let login_redirect = match config.policy.unauthenticated {
+            Unauthenticated::Redirect => Some(config.policy.login_path.clone()),
+            Unauthenticated::Json => None,
+        };
+        let bridge = Bridge::new(BridgeParts::new(
+            sessions,
+            Arc::clone(&stores.revocation),
+            verifier.clone(),
+            minter,
+            cookies,
+            RoutePolicy::new(&config.policy),
+            csrf,
+            login_redirect,
+        ));
+        let mut generated = None;
+        let passwords: Option<Arc<dyn PasswordSource>> = match config.login.source {
+            LoginSourceKind::None => None,
+            LoginSourceKind::Cognito => match &config.login.cognito {
+                Some(cognito) => Some(Arc::new(CognitoPasswordSource::new(cognito, verifier)?)),
+                None => None,
+            },
+            LoginSourceKind::Builtin => {
+                let (users_cfg, data_dir, iss) = (
+                    config.users.clone(),
+                    config.data_dir.clone(),
+                    issuer.clone(),
+                );
+                let (users, password) = tokio::task::spawn_blocking(move || {
+                    BuiltinUsers::open_or_init(&users_cfg, &data_dir, iss)
+                })
+                .await
+                .map_err(BuildError::Task)?
+                .map_err(BuildError::Users)?;
+                generated = password;
+                Some(Arc::new(users))
+            }
+        };
+        let max_token_ttl =
+            config.tokens.access_ttl.max(config.tokens.id_ttl) + config.tokens.verify.leeway;
+        if !secure {
+            tracing::warn!(
+                "cookies are not marked Secure: acceptable for local http development only"
+            );
+        }
+        Ok((
+            Self {
+                stores,
+                keys,
+                issuer,
+                bridge,
+                passwords,
+                metrics: metrics_handle(),
+                max_token_ttl,
+            },
+            generated,
+        ))
+    }
+}
