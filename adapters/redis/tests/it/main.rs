@@ -8,6 +8,7 @@ mod down;
 mod footprint;
 mod sentinel;
 mod standalone;
+mod tls;
 
 use std::time::Duration;
 
