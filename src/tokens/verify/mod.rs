@@ -104,7 +104,7 @@ pub struct OwnIssuer {
 }
 
 /// A token that passed every check.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct VerifiedToken {
     /// The configured name of the issuer (`self` for our own tokens).
     pub issuer_name: Arc<str>,
@@ -117,6 +117,28 @@ pub struct VerifiedToken {
     /// The typed claims.
     pub claims: Claims,
     payload: Vec<u8>,
+}
+
+impl fmt::Debug for OwnIssuer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnIssuer")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for VerifiedToken {
+    // Without the raw payload: the typed claims say what a log needs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifiedToken")
+            .field("issuer_name", &self.issuer_name)
+            .field("issuer_kind", &self.issuer_kind)
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
+    }
 }
 
 impl VerifiedToken {
