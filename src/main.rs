@@ -47,9 +47,18 @@ enum Command {
     /// configured trust.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// DynamoDB administration.
+    #[command(subcommand)]
+    Dynamodb(DynamoDbCommand),
     /// Manage the built-in users file.
     #[command(subcommand)]
     Users(UsersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DynamoDbCommand {
+    /// Create the sessions and revocation tables (idempotent) and enable TTL.
+    CreateTables,
 }
 
 fn main() -> ExitCode {
@@ -113,6 +122,23 @@ async fn run(command: Command, config: Config) -> ExitCode {
         }
         Command::Users(cmd) => {
             session_bridge::users::cli::run_users(cmd, &config.users, &config.data_dir).await
+        }
+        Command::Dynamodb(DynamoDbCommand::CreateTables) => {
+            let (client, tables) =
+                session_bridge::stores::dynamodb_client(&config.store.dynamodb).await;
+            match session_bridge_dynamodb::create_tables(&client, &tables).await {
+                Ok(()) => {
+                    println!(
+                        "tables {} and {} are ready",
+                        tables.sessions, tables.revocation
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("session-bridge: {}", session_bridge::error_chain(&err));
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::CheckConfig => {
             println!("configuration ok");

@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use session_bridge_store::{EmbeddedStore, MemoryStore, RevocationStore, SessionStore, StoreError};
 
+use session_bridge_dynamodb::{DynamoDbStore, TableNames, aws_sdk_dynamodb};
 use session_bridge_redis::RedisStore;
 
-use crate::config::{Config, RedisStoreConfig, StoreKind};
+use crate::config::{Config, DynamoDbStoreConfig, RedisStoreConfig, StoreKind};
 
 /// The store the service runs on, as the two traits it implements.
 #[derive(Debug, Clone)]
@@ -73,7 +74,10 @@ impl Stores {
                 Ok(Self::from_store(kind, store))
             }
             StoreKind::Redis => Ok(Self::from_store(kind, open_redis(&config.store.redis)?)),
-            StoreKind::DynamoDb => Err(OpenError::Unsupported(kind.as_str())),
+            StoreKind::DynamoDb => {
+                let (client, tables) = dynamodb_client(&config.store.dynamodb).await;
+                Ok(Self::from_store(kind, DynamoDbStore::new(client, tables)))
+            }
         }
     }
 }
@@ -105,3 +109,26 @@ fn open_redis(cfg: &RedisStoreConfig) -> Result<RedisStore, OpenError> {
 /// Connections per instance: enough to pipeline a busy instance's commands
 /// without holding many sockets per process.
 const POOL_SIZE: usize = 4;
+
+/// A DynamoDB client from the standard AWS chain (environment, profile,
+/// instance role), with the configured region and endpoint winning, and the
+/// adapter's recommended timeouts and retries.
+pub async fn dynamodb_client(cfg: &DynamoDbStoreConfig) -> (aws_sdk_dynamodb::Client, TableNames) {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(region) = &cfg.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(endpoint) = &cfg.endpoint_url {
+        loader = loader.endpoint_url(endpoint.as_str().trim_end_matches('/'));
+    }
+    let shared = loader.load().await;
+    let conf = aws_sdk_dynamodb::config::Builder::from(&shared)
+        .timeout_config(session_bridge_dynamodb::recommended_timeouts(cfg.timeout))
+        .retry_config(session_bridge_dynamodb::recommended_retries())
+        .build();
+    let tables = TableNames {
+        sessions: cfg.sessions_table.clone(),
+        revocation: cfg.revocation_table.clone(),
+    };
+    (aws_sdk_dynamodb::Client::from_conf(conf), tables)
+}

@@ -232,14 +232,14 @@ pub(super) async fn login(
 }
 
 /// A session created at login or linked to a token.
-struct Started {
+pub(super) struct Started {
     session: LoadedSession,
     token: Option<crate::tokens::mint::MintedToken>,
     csrf: String,
 }
 
 impl Started {
-    fn set_cookies(self, state: &AppState, headers: &mut HeaderMap, with_token: bool) {
+    pub(super) fn set_cookies(self, state: &AppState, headers: &mut HeaderMap, with_token: bool) {
         let cookies = state.bridge.cookies();
         let now = OffsetDateTime::now_utc();
         let session_age = self.session.absolute_expires_at() - now;
@@ -258,7 +258,7 @@ impl Started {
     }
 }
 
-async fn start_session(
+pub(super) async fn start_session(
     state: &AppState,
     user: &AuthenticatedUser,
     family: Option<String>,
