@@ -6,6 +6,7 @@
 mod cluster;
 mod down;
 mod footprint;
+mod pubsub;
 mod sentinel;
 mod standalone;
 mod tls;
