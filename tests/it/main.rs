@@ -6,3 +6,4 @@ mod common;
 mod keys;
 mod serve;
 mod verify;
+mod users;
