@@ -48,7 +48,7 @@
 //!
 //! # Client configuration
 //!
-//! The adapter takes an already-built [`Client`](aws_sdk_dynamodb::Client);
+//! The adapter takes an already-built [`Client`];
 //! timeouts and retries come from its config. Build it with
 //! [`recommended_timeouts`] and [`recommended_retries`] so that an
 //! unreachable endpoint gives
