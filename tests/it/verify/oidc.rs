@@ -226,12 +226,15 @@ async fn rotation_needs_one_refetch_and_the_cooldown_bounds_a_flood() {
     for kind in flood(2).join_all().await {
         assert_eq!(kind, K::UnknownKey);
     }
-    assert!(flood_started.elapsed() < cooldown, "floods took {:?}", flood_started.elapsed());
-    assert_eq!(
-        v.jwks_fetch_count("oidc-test"),
-        Some(2),
-        "no fetch within the cooldown"
+    // At most one fetch per cooldown window (exactly none more when both
+    // floods fit in one, as they do unless the machine is very slow).
+    let windows = (flood_started.elapsed().as_secs_f64() / cooldown.as_secs_f64()).floor() as u64;
+    let fetched = v.jwks_fetch_count("oidc-test").unwrap();
+    assert!(
+        fetched <= 2 + windows,
+        "{fetched} fetches in {windows} extra cooldown windows"
     );
+    let fetched_before_rotation = fetched;
 
     // Rotation: the new key is found by exactly one refetch.
     idp.rotate().await;
@@ -239,7 +242,10 @@ async fn rotation_needs_one_refetch_and_the_cooldown_bounds_a_flood() {
     assert_ne!(kid(&before), kid(&after));
     tokio::time::sleep(cooldown + Duration::from_millis(100)).await;
     v.verify(&after).await.unwrap();
-    assert_eq!(v.jwks_fetch_count("oidc-test"), Some(3));
+    assert_eq!(
+        v.jwks_fetch_count("oidc-test"),
+        Some(fetched_before_rotation + 1)
+    );
     // keep_old=0 dropped the previous key from the JWKS, and from our cache.
     assert_eq!(rejected(&v, &before).await, K::UnknownKey);
 }
