@@ -1,9 +1,15 @@
 //! Integration tests: one binary, talking to the real servers that
 //! `infra/harness.sh` starts (addresses come from the environment).
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    unreachable_pub
+)]
 
+mod bridge;
 mod common;
 mod keys;
 mod serve;
-mod verify;
 mod users;
+mod verify;
