@@ -347,7 +347,10 @@ impl RevocationStore for EmbeddedStore {
             let expiry = {
                 let mut table = txn.open_table(KILLED).map_err(backend)?;
                 let current = table.get(id.as_str()).map_err(backend)?.map(|v| v.value());
-                let expiry = current.unwrap_or(i64::MIN).max(expires_at.unix_timestamp());
+                // Whole seconds, rounded up: a kill never ends early.
+                let rounded_up =
+                    expires_at.unix_timestamp() + i64::from(expires_at.nanosecond() > 0);
+                let expiry = current.unwrap_or(i64::MIN).max(rounded_up);
                 table.insert(id.as_str(), expiry).map_err(backend)?;
                 expiry
             };
