@@ -158,7 +158,7 @@ async fn moto_tokens_verify_with_the_right_pool_client_and_use() {
     assert!(access.claims.origin_jti.is_some());
 
     let id = v.verify_as(&pool.id_token, TokenUse::Id).await.unwrap();
-    assert_eq!(id.claims.aud, [pool.client_id.clone()]);
+    assert_eq!(id.claims.aud, std::slice::from_ref(&pool.client_id));
     assert_eq!(id.claims.username.as_deref(), Some("alice"));
     assert_eq!(id.claims.sub, access.claims.sub);
 

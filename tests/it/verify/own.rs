@@ -56,7 +56,7 @@ async fn minted_tokens_of_every_algorithm_verify() {
         let id = minter.mint(TokenUse::Id, &subject, "family-1").unwrap();
         let v = verifier.verify(&id.token).await.unwrap();
         assert_eq!(v.claims.token_use, TokenUse::Id);
-        assert_eq!(v.claims.aud, [cfg.client_id.clone()]);
+        assert_eq!(v.claims.aud, std::slice::from_ref(&cfg.client_id));
         let err = verifier
             .verify_as(&id.token, TokenUse::Access)
             .await
