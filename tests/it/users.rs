@@ -294,7 +294,6 @@ fn users_cli(dir: &Path, args: &[&str], stdin: &str) -> (i32, String, String) {
 }
 
 #[test]
-#[ignore = "needs `session-bridge users` wired into src/main.rs"]
 fn cli_add_passwd_remove_list() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path();
@@ -348,4 +347,28 @@ fn cli_add_passwd_remove_list() {
 
     let users = UserStore::new(data.join("users.toml")).list().unwrap();
     assert_eq!(users[0].sub, rows[0][1], "passwd keeps the sub");
+
+    // A broken file: every command refuses, names file and line, writes nothing.
+    let path = data.join("users.toml");
+    let broken = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("[[user]]", "[[user]");
+    std::fs::write(&path, &broken).unwrap();
+    let line = broken.lines().position(|l| l == "[[user]").unwrap() + 1;
+    for (args, stdin) in [
+        (&["list"][..], ""),
+        (&["remove", "alice"][..], ""),
+        (
+            &["add", "carol", "--password-stdin"][..],
+            "carol's long password\n",
+        ),
+    ] {
+        let (code, _, err) = users_cli(data, args, stdin);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("{}:{line}:", path.display())),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), broken);
 }
