@@ -205,6 +205,29 @@ pub struct RouteRuleConfig {
     pub name: Option<String>,
 }
 
+impl RouteRuleConfig {
+    /// A rule applying `mode` to `path` for every method.
+    pub fn new(path: impl Into<String>, mode: Mode) -> Self {
+        Self {
+            path: path.into(),
+            methods: None,
+            mode,
+            enforce: None,
+            evaluate: None,
+            name: None,
+        }
+    }
+
+    /// A shadow rule: `enforce` decides, `evaluate` is counted.
+    pub fn shadow(path: impl Into<String>, enforce: Mode, evaluate: Mode) -> Self {
+        Self {
+            enforce: Some(enforce),
+            evaluate: Some(evaluate),
+            ..Self::new(path, Mode::Shadow)
+        }
+    }
+}
+
 impl SessionConfig {
     /// Record problems under `key`.
     pub fn validate(&self, key: &str, problems: &mut Problems) {
