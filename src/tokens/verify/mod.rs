@@ -11,7 +11,7 @@
 //! issuer's rules (token use, app client, `iat`, groups, scopes).
 //!
 //! Our own keys come from the key ring with no HTTP; a remote issuer's from
-//! a [`jwks`] cache refreshed in the background.
+//! a JWKS cache refreshed in the background (`jwks.rs`).
 
 mod claims;
 mod config;
