@@ -97,6 +97,9 @@ pub struct Bridge {
 }
 
 /// What authentication found for one mode.
+// Not boxed: it is built once per request and consumed right away, so the
+// size costs nothing while a box would cost an allocation per request.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Authn {
     /// A credential the mode accepts proved an identity.

@@ -179,16 +179,18 @@ mod tests {
     }
 
     fn policy() -> RoutePolicy {
-        let mut cfg = PolicyConfig::default();
-        cfg.routes = vec![
-            RouteRuleConfig {
-                methods: Some(vec!["POST".into()]),
-                ..rule("/api/upload", Mode::Session)
-            },
-            rule("/api/*", Mode::Token),
-            rule("/legacy/*", Mode::Session),
-            rule("/", Mode::Public),
-        ];
+        let cfg = PolicyConfig {
+            routes: vec![
+                RouteRuleConfig {
+                    methods: Some(vec!["POST".into()]),
+                    ..rule("/api/upload", Mode::Session)
+                },
+                rule("/api/*", Mode::Token),
+                rule("/legacy/*", Mode::Session),
+                rule("/", Mode::Public),
+            ],
+            ..PolicyConfig::default()
+        };
         RoutePolicy::new(&cfg)
     }
 

@@ -143,7 +143,13 @@ impl Sessions {
         family: Option<String>,
     ) -> Result<LoadedSession, SessionError> {
         let now = OffsetDateTime::now_utc();
-        let absolute = now + self.absolute;
+        // The absolute lifetime runs from authentication, not from this
+        // record: a session linked to a token (itself minted from an older
+        // session) must not extend the login past its end.
+        let absolute = user.auth_time.min(now) + self.absolute;
+        if absolute <= now {
+            return Err(SessionError::Invalid);
+        }
         let expires_at = (now + self.idle).min(absolute);
         let identity = SessionIdentity {
             sub: user.sub.clone(),

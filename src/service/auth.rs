@@ -68,18 +68,27 @@ fn error(status: StatusCode, code: &'static str, message: &'static str) -> Respo
 
 /// `GET /login`: a minimal login form.
 pub(super) async fn login_page(
+    State(state): State<AppState>,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
     let next = safe_next(q.get("next").map(String::as_str));
     let failed = q.get("error").is_some_and(|e| e == "1");
-    login_html(StatusCode::OK, &next, failed)
+    login_html(StatusCode::OK, &next, failed, &state)
 }
 
-fn login_html(status: StatusCode, next: &str, failed: bool) -> Response {
+fn login_html(status: StatusCode, next: &str, failed: bool, state: &AppState) -> Response {
     let message = if failed {
         r#"<p class="error" role="alert">Wrong username or password.</p>"#
     } else {
         ""
+    };
+    let sso = match &state.oidc {
+        Some(oidc) => format!(
+            r#"<p><a href="/login/oidc?next={}">Sign in with {}</a></p>"#,
+            html_escape(&url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()),
+            html_escape(oidc.display_name()),
+        ),
+        None => String::new(),
     };
     let page = format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in</title>
@@ -89,7 +98,7 @@ fn login_html(status: StatusCode, next: &str, failed: bool) -> Response {
 <form method="post" action="/login"><input type="hidden" name="next" value="{next}">
 <label>Username <input name="username" autocomplete="username" required></label>
 <label>Password <input name="password" type="password" autocomplete="current-password" required></label>
-<button type="submit">Sign in</button></form></body></html>"#,
+<button type="submit">Sign in</button></form>{sso}</body></html>"#,
         next = html_escape(next),
     );
     let mut r = (status, Html(page)).into_response();
@@ -148,7 +157,7 @@ pub(super) async fn login(
         || input.password.len() > MAX_PASSWORD
     {
         return if form {
-            login_html(StatusCode::UNAUTHORIZED, &next, true)
+            login_html(StatusCode::UNAUTHORIZED, &next, true, &state)
         } else {
             error(
                 StatusCode::BAD_REQUEST,
@@ -165,7 +174,7 @@ pub(super) async fn login(
         Ok(user) => user,
         Err(LoginError::InvalidCredentials) => {
             return if form {
-                login_html(StatusCode::UNAUTHORIZED, &next, true)
+                login_html(StatusCode::UNAUTHORIZED, &next, true, &state)
             } else {
                 error(
                     StatusCode::UNAUTHORIZED,
@@ -331,7 +340,7 @@ async fn authenticated(
 
 fn logged_out(state: &AppState, headers: &HeaderMap) -> Response {
     let mut response = if is_form(headers) {
-        Redirect::to(&state.bridge.login_redirect().unwrap_or("/login").to_owned()).into_response()
+        Redirect::to(state.bridge.login_redirect().unwrap_or("/login")).into_response()
     } else {
         Json(json!({ "status": "logged_out" })).into_response()
     };
