@@ -297,9 +297,16 @@ pub(super) async fn start_session(
         .sessions()
         .create(user, family)
         .await
-        .map_err(|err| {
-            tracing::warn!(error = %err, "login failed: session store unavailable");
-            AuthRejection::Unavailable.into_response()
+        .map_err(|err| match err {
+            crate::bridge::SessionError::Invalid => error(
+                StatusCode::UNAUTHORIZED,
+                "reauthentication_required",
+                "the authentication is older than the session lifetime; log in again",
+            ),
+            err => {
+                tracing::warn!(error = %err, "login failed: session store unavailable");
+                AuthRejection::Unavailable.into_response()
+            }
         })?;
     let identity = session.to_identity();
     let token = match state.bridge.mint_for(&identity, &session.identity.family) {
