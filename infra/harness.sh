@@ -146,6 +146,7 @@ _sb_install_npm() {
 harness_install() {
   mkdir -p "$_SB_RUN_ROOT" || return 1
   _sb_install_system || return 1
+  _sb_install_php || return 1
   (
     flock 9 || exit 1
     _sb_install_venv || exit 1
@@ -275,6 +276,40 @@ PY
 }
 _sb_file_nonempty() { [ -s "$1" ]; }
 
+# ----------------------------------------------------------------- PHP ----
+# PHP 8.2 (`php -S`) serving infra/php/ with phpredis's session handler on
+# the standalone Redis, for the legacy-session tests of adapters/php.
+
+_SB_EXPORTS+=(SB_PHP_URL)
+
+_sb_php_ok() { php -m 2>/dev/null | grep -qx redis; }
+
+_sb_install_php() {
+  _sb_php_ok && return 0
+  _sb_apt_install php-cli php-redis || return 1
+  if ! _sb_php_ok; then
+    _sb_err "php with the redis extension is still missing after installing php-cli php-redis"
+    return 1
+  fi
+}
+
+# _sb_start_php RUN_DIR REDIS_PORT: start php -S on a free port, export SB_PHP_URL.
+_sb_start_php() {
+  local d=$1 p_redis=$2 p_php
+  p_php=$(flock "$_SB_RUN_ROOT/.ports.lock" "$_SB_INFRA/.venv/bin/python" "$_SB_INFRA/lib/freeports.py" 1 "$_SB_RUN_ROOT" "$d/ports") || {
+    _sb_err "could not pick a free port for php"
+    return 1
+  }
+  # The pages are copied into the run dir so the server's working directory
+  # stays inside it (lib/stop-run.sh only stops processes running from there).
+  mkdir -p "$d/php/www" && cp "$_SB_INFRA"/php/*.php "$d/php/www/" || return 1
+  _sb_spawn "$d/php" php php -S "127.0.0.1:$p_php" -t "$d/php/www" -c "$_SB_INFRA/php/php.ini" \
+    -d "session.save_path=tcp://127.0.0.1:$p_redis" || return 1
+  _sb_wait "php (port $p_php)" "$d/php/php.log" "$d/php/php.pid" \
+    _sb_http_ok "http://127.0.0.1:$p_php/health.php" || return 1
+  export SB_PHP_URL="http://127.0.0.1:$p_php"
+}
+
 # --------------------------------------------------------------- start ----
 
 harness_start() {
@@ -383,6 +418,9 @@ _sb_start_all() {
     _sb_file_nonempty "$d/oidc/port" || return 1
   _sb_wait "oidc provider (port $p_oidc)" "$d/oidc/oidc.log" "$d/oidc/oidc.pid" \
     _sb_http_ok "http://127.0.0.1:$p_oidc/__test/health" || return 1
+
+  # f. PHP on the standalone Redis (section "PHP" above)
+  _sb_start_php "$d" "$p_redis" || return 1
 
   # SB_REDIS_CTL: a wrapper bound to this run's standalone Redis.
   printf '#!/usr/bin/env bash\nexec %q %q "$@"\n' "$_SB_INFRA/lib/redis-ctl.sh" "$d/redis" >"$d/redis-ctl"

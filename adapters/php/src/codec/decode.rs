@@ -1,0 +1,611 @@
+//! A bounded, non-panicking reader of PHP's `serialize()` format.
+//!
+//! Slot numbers follow PHP's unserializer: every value but an `R:` takes the
+//! next slot, in document order, starting at 1; `r:<n>` / `R:<n>` point at
+//! slot `n`. They are recorded so that a session can renumber references
+//! when values change size.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{Limits, MAX_DEPTH_CAP};
+use crate::value::{Array, Key, Raw, RawKind, RefSite, Value};
+use crate::{DecodeProblem, Error};
+
+/// Smallest key/value pair: `i:0;N;`.
+const MIN_PAIR: usize = 6;
+
+/// Tells decoded documents apart, so a raw value moved into another session
+/// is not renumbered against the wrong document.
+static NEXT_DOC: AtomicU64 = AtomicU64::new(1);
+
+/// A reference found while decoding, with its absolute offset.
+#[derive(Debug, Clone, Copy)]
+struct Site {
+    at: usize,
+    len: usize,
+    target: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    pos: usize,
+    slots: u32,
+    elements: usize,
+    sites: usize,
+    custom: bool,
+}
+
+pub(crate) struct Parser<'a> {
+    input: &'a [u8],
+    pub(crate) pos: usize,
+    max_depth: usize,
+    max_elements: usize,
+    /// Slots taken so far (the last value's number).
+    pub(crate) slots: u32,
+    elements: usize,
+    sites: Vec<Site>,
+    /// A `C:` value was seen: its payload may take slots of its own that
+    /// cannot be counted, so reference bounds are not checked after it.
+    pub(crate) custom: bool,
+    pub(crate) doc: u64,
+}
+
+impl<'a> Parser<'a> {
+    pub(crate) fn new(input: &'a [u8], limits: &Limits) -> Result<Self, Error> {
+        if input.len() > limits.max_input {
+            return Err(Error::Decode {
+                offset: 0,
+                problem: DecodeProblem::TooLarge {
+                    len: input.len(),
+                    max: limits.max_input,
+                },
+            });
+        }
+        Ok(Self {
+            input,
+            pos: 0,
+            max_depth: limits.max_depth.min(MAX_DEPTH_CAP),
+            max_elements: limits.max_elements.min(u32::MAX as usize - 1),
+            slots: 0,
+            elements: 0,
+            sites: Vec::new(),
+            custom: false,
+            doc: NEXT_DOC.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    pub(crate) fn input(&self) -> &'a [u8] {
+        self.input
+    }
+
+    pub(crate) fn at_end(&self) -> bool {
+        self.pos >= self.input.len()
+    }
+
+    pub(crate) fn fail(&self, problem: DecodeProblem) -> Error {
+        Error::Decode {
+            offset: self.pos,
+            problem,
+        }
+    }
+
+    /// Error unless the whole input was read.
+    pub(crate) fn finish(&self) -> Result<(), Error> {
+        if self.at_end() {
+            Ok(())
+        } else {
+            Err(self.fail(DecodeProblem::Syntax("the end of the input")))
+        }
+    }
+
+    fn mark(&self) -> Mark {
+        Mark {
+            pos: self.pos,
+            slots: self.slots,
+            elements: self.elements,
+            sites: self.sites.len(),
+            custom: self.custom,
+        }
+    }
+
+    fn reset(&mut self, m: Mark) {
+        self.pos = m.pos;
+        self.slots = m.slots;
+        self.elements = m.elements;
+        self.sites.truncate(m.sites);
+        self.custom = m.custom;
+    }
+
+    fn remaining(&self) -> usize {
+        self.input.len().saturating_sub(self.pos)
+    }
+
+    pub(crate) fn peek(&self) -> Result<u8, Error> {
+        self.input
+            .get(self.pos)
+            .copied()
+            .ok_or_else(|| self.fail(DecodeProblem::Truncated))
+    }
+
+    /// Take `n` bytes.
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
+        if n > self.remaining() {
+            return Err(self.fail(DecodeProblem::Truncated));
+        }
+        let s = &self.input[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    pub(crate) fn expect(&mut self, lit: &'static [u8], what: &'static str) -> Result<(), Error> {
+        let rest = &self.input[self.pos.min(self.input.len())..];
+        if rest.starts_with(lit) {
+            self.pos += lit.len();
+            Ok(())
+        } else if lit.starts_with(rest) {
+            Err(self.fail(DecodeProblem::Truncated))
+        } else {
+            Err(self.fail(DecodeProblem::Syntax(what)))
+        }
+    }
+
+    fn digits(&mut self) -> Result<&'a [u8], Error> {
+        let start = self.pos;
+        while self.input.get(self.pos).is_some_and(u8::is_ascii_digit) {
+            self.pos += 1;
+        }
+        if self.pos == start {
+            return Err(if self.at_end() {
+                self.fail(DecodeProblem::Truncated)
+            } else {
+                self.fail(DecodeProblem::Syntax("a digit"))
+            });
+        }
+        Ok(&self.input[start..self.pos])
+    }
+
+    /// An unsigned decimal (a length, count or reference), and whether it
+    /// is written canonically (no leading zero).
+    fn unsigned(&mut self) -> Result<(u64, bool), Error> {
+        let start = self.pos;
+        let d = self.digits()?;
+        let mut n: u64 = 0;
+        for &c in d {
+            n = n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(c - b'0')))
+                .ok_or(Error::Decode {
+                    offset: start,
+                    problem: DecodeProblem::LengthOutOfRange,
+                })?;
+        }
+        Ok((n, d.len() == 1 || d[0] != b'0'))
+    }
+
+    /// A byte length that fits in what is left after the current position.
+    fn length(&mut self) -> Result<(usize, bool), Error> {
+        let start = self.pos;
+        let (n, canonical) = self.unsigned()?;
+        match usize::try_from(n) {
+            Ok(n) if n <= self.remaining() => Ok((n, canonical)),
+            _ => Err(Error::Decode {
+                offset: start,
+                problem: DecodeProblem::LengthOutOfRange,
+            }),
+        }
+    }
+
+    /// An element count that the rest of the input could hold.
+    fn count(&mut self) -> Result<(usize, bool), Error> {
+        let start = self.pos;
+        let (n, canonical) = self.unsigned()?;
+        match usize::try_from(n) {
+            Ok(n) if n <= self.remaining() / MIN_PAIR => Ok((n, canonical)),
+            _ => Err(Error::Decode {
+                offset: start,
+                problem: DecodeProblem::LengthOutOfRange,
+            }),
+        }
+    }
+
+    /// `[+-]?[0-9]+`
+    fn int_text(&mut self) -> Result<(), Error> {
+        if matches!(self.input.get(self.pos), Some(b'+' | b'-')) {
+            self.pos += 1;
+        }
+        self.digits().map(|_| ())
+    }
+
+    /// PHP's float grammar: `NAN`, `INF`, `-INF`, or
+    /// `[+-]?(digits[.digits*]|.digits)([eE][+-]?digits)?`.
+    fn float_text(&mut self) -> Result<(), Error> {
+        let rest = &self.input[self.pos.min(self.input.len())..];
+        for special in [&b"NAN"[..], b"-INF", b"INF"] {
+            if rest.starts_with(special) {
+                self.pos += special.len();
+                return Ok(());
+            }
+        }
+        if matches!(self.input.get(self.pos), Some(b'+' | b'-')) {
+            self.pos += 1;
+        }
+        let int = self.skip_digits();
+        let mut frac = 0;
+        if self.input.get(self.pos) == Some(&b'.') {
+            self.pos += 1;
+            frac = self.skip_digits();
+        }
+        if int == 0 && frac == 0 {
+            return Err(if self.at_end() {
+                self.fail(DecodeProblem::Truncated)
+            } else {
+                self.fail(DecodeProblem::Syntax("a number"))
+            });
+        }
+        if matches!(self.input.get(self.pos), Some(b'e' | b'E')) {
+            self.pos += 1;
+            self.int_text()?;
+        }
+        Ok(())
+    }
+
+    fn skip_digits(&mut self) -> usize {
+        let start = self.pos;
+        while self.input.get(self.pos).is_some_and(u8::is_ascii_digit) {
+            self.pos += 1;
+        }
+        self.pos - start
+    }
+
+    /// Count one value against the bounds.
+    fn enter(&mut self, depth: usize) -> Result<(), Error> {
+        if depth > self.max_depth {
+            return Err(self.fail(DecodeProblem::TooDeep));
+        }
+        self.elements += 1;
+        if self.elements > self.max_elements {
+            return Err(self.fail(DecodeProblem::TooManyElements));
+        }
+        Ok(())
+    }
+
+    fn slot(&mut self) {
+        self.slots += 1;
+    }
+
+    /// `r:<n>;` or `R:<n>;`: `n` must name a slot already taken.
+    fn reference(&mut self) -> Result<(), Error> {
+        let at = self.pos;
+        let (n, _) = self.unsigned()?;
+        let len = self.pos - at;
+        let target = u32::try_from(n).unwrap_or(u32::MAX);
+        if target == 0 || (target > self.slots && !self.custom) {
+            return Err(Error::Decode {
+                offset: at,
+                problem: DecodeProblem::BadReference,
+            });
+        }
+        self.sites.push(Site { at, len, target });
+        self.expect(b";", "`;`")
+    }
+
+    /// An array or object key: `i:<n>;` or `s:<len>:"...";`.
+    fn skip_key(&mut self) -> Result<(), Error> {
+        match self.peek()? {
+            b'i' => {
+                self.pos += 1;
+                self.expect(b":", "`:`")?;
+                self.int_text()?;
+                self.expect(b";", "`;`")
+            }
+            b's' => {
+                self.pos += 1;
+                self.string_body().map(|_| ())
+            }
+            _ => Err(self.fail(DecodeProblem::Syntax("an `i:` or `s:` key"))),
+        }
+    }
+
+    /// After `s`: `:<len>:"<bytes>";`; returns the bytes and whether the
+    /// length was canonical.
+    fn string_body(&mut self) -> Result<(&'a [u8], bool), Error> {
+        self.expect(b":", "`:`")?;
+        let (n, canonical) = self.length()?;
+        self.expect(b":\"", "`:\"`")?;
+        let bytes = self.take(n)?;
+        self.expect(b"\";", "`\";`")?;
+        Ok((bytes, canonical))
+    }
+
+    // The recursive path (skip → skip_container → skip, value → array →
+    // value) is kept to small functions, and everything else out of line,
+    // so that deep nesting costs little stack even in debug builds.
+
+    /// Validate and step over one value of any kind, counting its slots and
+    /// recording its references.
+    fn skip(&mut self, depth: usize) -> Result<(), Error> {
+        self.enter(depth)?;
+        match self.peek()? {
+            b'a' | b'O' => self.skip_container(depth),
+            _ => self.skip_leaf(),
+        }
+    }
+
+    fn skip_container(&mut self, depth: usize) -> Result<(), Error> {
+        let n = self.container_header()?;
+        for _ in 0..n {
+            self.skip_key()?;
+            self.skip(depth + 1)?;
+        }
+        self.expect(b"}", "`}`")
+    }
+
+    /// `a:<n>:{` or `O:<len>:"<class>":<n>:{`; takes the container's slot
+    /// and returns `n`.
+    #[inline(never)]
+    fn container_header(&mut self) -> Result<usize, Error> {
+        if self.peek()? == b'O' {
+            self.expect(b"O:", "`O:`")?;
+            let (len, _) = self.length()?;
+            self.expect(b":\"", "`:\"`")?;
+            self.take(len)?;
+            self.expect(b"\":", "`\":`")?;
+        } else {
+            self.expect(b"a:", "`a:`")?;
+        }
+        let (n, _) = self.count()?;
+        self.expect(b":{", "`:{`")?;
+        self.slot();
+        Ok(n)
+    }
+
+    /// Any value but an array or object.
+    #[inline(never)]
+    fn skip_leaf(&mut self) -> Result<(), Error> {
+        let kind = self.peek()?;
+        self.pos += 1;
+        match kind {
+            b'N' => self.expect(b";", "`;`")?,
+            b'b' => {
+                self.expect(b":", "`:`")?;
+                match self.peek()? {
+                    b'0' | b'1' => self.pos += 1,
+                    _ => return Err(self.fail(DecodeProblem::Syntax("`0` or `1`"))),
+                }
+                self.expect(b";", "`;`")?;
+            }
+            b'i' => {
+                self.expect(b":", "`:`")?;
+                self.int_text()?;
+                self.expect(b";", "`;`")?;
+            }
+            b'd' => {
+                self.expect(b":", "`:`")?;
+                self.float_text()?;
+                self.expect(b";", "`;`")?;
+            }
+            b's' => {
+                self.string_body()?;
+            }
+            b'S' => {
+                self.expect(b":", "`:`")?;
+                let (n, _) = self.length()?;
+                self.expect(b":\"", "`:\"`")?;
+                for _ in 0..n {
+                    if self.peek()? == b'\\' {
+                        let hex = self.take(3)?;
+                        if !hex[1..].iter().all(u8::is_ascii_hexdigit) {
+                            return Err(self.fail(DecodeProblem::Syntax("a `\\xx` escape")));
+                        }
+                    } else {
+                        self.pos += 1;
+                    }
+                }
+                self.expect(b"\";", "`\";`")?;
+            }
+            b'C' => {
+                self.expect(b":", "`:`")?;
+                let (n, _) = self.length()?;
+                self.expect(b":\"", "`:\"`")?;
+                self.take(n)?;
+                self.expect(b"\":", "`\":`")?;
+                let (n, _) = self.length()?;
+                self.expect(b":{", "`:{`")?;
+                self.take(n)?;
+                self.expect(b"}", "`}`")?;
+                self.custom = true;
+            }
+            b'E' => {
+                self.expect(b":", "`:`")?;
+                let (n, _) = self.length()?;
+                self.expect(b":\"", "`:\"`")?;
+                if !self.take(n)?.contains(&b':') {
+                    return Err(self.fail(DecodeProblem::Syntax("an enum `Class:Case`")));
+                }
+                self.expect(b"\";", "`\";`")?;
+            }
+            b'r' => {
+                self.expect(b":", "`:`")?;
+                // An `r:` takes a slot of its own before it is resolved.
+                self.slot();
+                return self.reference();
+            }
+            b'R' => {
+                self.expect(b":", "`:`")?;
+                return self.reference();
+            }
+            _ => {
+                self.pos -= 1;
+                return Err(self.fail(DecodeProblem::Syntax("a value")));
+            }
+        }
+        self.slot();
+        Ok(())
+    }
+
+    /// Decode one value: typed where PHP 8 would write it exactly so,
+    /// [`Raw`] otherwise.
+    pub(crate) fn value(&mut self, depth: usize) -> Result<Value, Error> {
+        let start = self.mark();
+        if self.peek()? == b'a' {
+            if let Some(array) = self.array(depth)? {
+                return Ok(Value::Array(array));
+            }
+            // Not canonical: keep it whole, as bytes.
+            self.reset(start);
+        }
+        self.skip(depth)?;
+        Ok(self.finish_value(start))
+    }
+
+    /// The value stepped over since `start`, typed or raw.
+    #[inline(never)]
+    fn finish_value(&mut self, start: Mark) -> Value {
+        let text = &self.input[start.pos..self.pos];
+        if let Some(v) = canonical_scalar(text) {
+            return v;
+        }
+        let refs = self
+            .sites
+            .drain(start.sites..)
+            .map(|s| RefSite {
+                at: s.at - start.pos,
+                len: s.len,
+                target: s.target,
+            })
+            .collect();
+        Value::Raw(Raw {
+            bytes: text.to_vec(),
+            kind: raw_kind(text),
+            refs,
+            doc: self.doc,
+            first_slot: start.slots + 1,
+            slots: self.slots - start.slots,
+        })
+    }
+
+    /// `a:<n>:{...}` with canonical counts and keys, else `None`.
+    fn array(&mut self, depth: usize) -> Result<Option<Array>, Error> {
+        self.enter(depth)?;
+        let Some(n) = self.array_header()? else {
+            return Ok(None);
+        };
+        let mut entries = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            let Some(key) = self.key()? else {
+                return Ok(None);
+            };
+            let value = self.value(depth + 1)?;
+            entries.push((key, value));
+        }
+        self.expect(b"}", "`}`")?;
+        Ok(Some(Array { entries }))
+    }
+
+    /// `a:<n>:{` with a canonical count (taking the slot), else `None`.
+    #[inline(never)]
+    fn array_header(&mut self) -> Result<Option<usize>, Error> {
+        self.expect(b"a:", "`a:`")?;
+        let (n, canonical) = self.count()?;
+        if !canonical {
+            return Ok(None);
+        }
+        self.expect(b":{", "`:{`")?;
+        self.slot();
+        Ok(Some(n))
+    }
+
+    /// A key as PHP 8 writes it, else `None`.
+    pub(crate) fn key(&mut self) -> Result<Option<Key>, Error> {
+        let start = self.pos;
+        match self.peek()? {
+            b'i' => {
+                self.pos += 1;
+                self.expect(b":", "`:`")?;
+                let digits = self.pos;
+                self.int_text()?;
+                let n = canonical_int(&self.input[digits..self.pos]);
+                self.expect(b";", "`;`")?;
+                Ok(n.map(Key::Int))
+            }
+            b's' => {
+                self.pos += 1;
+                let (bytes, canonical) = self.string_body()?;
+                Ok(canonical.then(|| Key::Str(bytes.to_vec())))
+            }
+            _ => Err(Error::Decode {
+                offset: start,
+                problem: DecodeProblem::Syntax("an `i:` or `s:` key"),
+            }),
+        }
+    }
+
+    /// `a:<n>:{` of a `php_serialize` session: the count, canonical.
+    pub(crate) fn session_array_header(&mut self) -> Result<usize, Error> {
+        self.enter(0)?;
+        self.expect(b"a:", "`a:`")?;
+        let (n, canonical) = self.count()?;
+        if !canonical {
+            return Err(self.fail(DecodeProblem::Syntax("a canonical element count")));
+        }
+        self.expect(b":{", "`:{`")?;
+        self.slot();
+        Ok(n)
+    }
+}
+
+fn raw_kind(text: &[u8]) -> RawKind {
+    match text.first() {
+        Some(b'O') => RawKind::Object,
+        Some(b'C') => RawKind::Custom,
+        Some(b'E') => RawKind::Enum,
+        Some(b'r') => RawKind::ObjectRef,
+        Some(b'R') => RawKind::Reference,
+        _ => RawKind::Other,
+    }
+}
+
+/// An integer PHP 8 writes exactly as `text`.
+fn canonical_int(text: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(text).ok()?;
+    let n: i64 = s.parse().ok()?;
+    (n.to_string() == s).then_some(n)
+}
+
+/// A float PHP 8 writes exactly as `text`.
+fn canonical_float(text: &[u8]) -> Option<f64> {
+    let x = match text {
+        b"NAN" => f64::NAN,
+        b"INF" => f64::INFINITY,
+        b"-INF" => f64::NEG_INFINITY,
+        _ => std::str::from_utf8(text).ok()?.parse().ok()?,
+    };
+    let mut out = Vec::new();
+    super::encode::write_float(&mut out, x);
+    (out == text).then_some(x)
+}
+
+/// A complete, already validated scalar text (`N;`, `b:1;`, `i:5;`,
+/// `d:0.5;`, `s:1:"x";`) as PHP 8 would write it, else `None`.
+fn canonical_scalar(text: &[u8]) -> Option<Value> {
+    match text {
+        b"N;" => return Some(Value::Null),
+        b"b:0;" => return Some(Value::Bool(false)),
+        b"b:1;" => return Some(Value::Bool(true)),
+        _ => {}
+    }
+    let body = text.get(2..text.len().checked_sub(1)?)?;
+    match text {
+        [b'i', b':', ..] => canonical_int(body).map(Value::Int),
+        [b'd', b':', ..] => canonical_float(body).map(Value::Float),
+        [b's', b':', ..] => {
+            // s:<len>:"<bytes>";  (validated: the length matches)
+            let colon = body.iter().position(|&c| c == b':')?;
+            let len = &body[..colon];
+            let canonical = len.len() == 1 || len.first() != Some(&b'0');
+            let bytes = body.get(colon + 2..body.len().checked_sub(1)?)?;
+            canonical.then(|| Value::Str(bytes.to_vec()))
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,1 @@
+//! aws-sdk-php's DynamoDB session items on moto.
