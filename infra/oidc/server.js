@@ -6,7 +6,8 @@
 // Usage: node infra/oidc/server.js            (listens on 127.0.0.1, free port)
 //   env HOST (default 127.0.0.1), PORT (default 0 = pick a free port),
 //       SB_OIDC_REDIRECT_URIS  comma-separated redirect URIs for sb-bridge
-//                              (default http://127.0.0.1/callback),
+//                              (default http://127.0.0.1/callback); a
+//                              loopback URI without a port matches any port,
 //       SB_OIDC_ACCESS_TOKEN_TTL  seconds (default 600),
 //       SB_OIDC_PORT_FILE      if set, the bound port is written there once
 //                              the server accepts connections.
@@ -186,7 +187,41 @@ function buildProvider(issuer) {
     },
   });
   provider.on('server_error', (_ctx, err) => console.error('server_error', err));
+  allowAnyLoopbackPort(provider, 'sb-bridge');
   return provider;
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+// The URI without its port when it is an http loopback URI, else undefined.
+function loopbackWithoutPort(value) {
+  let url;
+  try {
+    url = new URL(value);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'http:' || !LOOPBACK_HOSTS.has(url.hostname)) return undefined;
+  url.port = '';
+  return url.href;
+}
+
+// Test-only: a bridge under test listens on a random port, so `clientId`
+// may use any port with a registered loopback redirect URI that has none
+// (what RFC 8252 §7.3 grants native apps). Exact matching stays for all
+// other URIs and clients; the token endpoint still requires the code's
+// redirect_uri exactly.
+function allowAnyLoopbackPort(provider, clientId) {
+  const { prototype } = provider.Client;
+  const exact = prototype.redirectUriAllowed;
+  prototype.redirectUriAllowed = function redirectUriAllowed(value) {
+    if (exact.call(this, value)) return true;
+    if (this.clientId !== clientId) return false;
+    const wanted = loopbackWithoutPort(value);
+    return wanted !== undefined && this.redirectUris.some(
+      (uri) => new URL(uri).port === '' && loopbackWithoutPort(uri) === wanted,
+    );
+  };
 }
 
 // -------------------------------------------------------- interactions ----

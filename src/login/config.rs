@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use super::cognito::CognitoLoginConfig;
+use super::oidc::OidcLoginConfig;
 use crate::config::Problems;
 use crate::tokens::verify::TrustConfig;
 
@@ -26,6 +27,9 @@ pub struct LoginConfig {
     pub source: LoginSourceKind,
     /// `[login.cognito]`, for `source = "cognito"`.
     pub cognito: Option<CognitoLoginConfig>,
+    /// `[login.oidc]`: sign-in with an OpenID Connect provider (`/login/oidc`),
+    /// whatever the password source.
+    pub oidc: Option<OidcLoginConfig>,
 }
 
 /// Password sources.
@@ -45,6 +49,9 @@ impl LoginConfig {
     /// Record problems under `key`; `trust` is the configured trusted issuers
     /// (a Cognito pool used for logins must be one).
     pub fn validate(&self, key: &str, trust: &[TrustConfig], problems: &mut Problems) {
+        if let Some(oidc) = &self.oidc {
+            oidc.validate(&format!("{key}.oidc"), trust, problems);
+        }
         match (self.source, &self.cognito) {
             (LoginSourceKind::Cognito, None) => {
                 problems.push(

@@ -7,6 +7,7 @@
 
 pub mod cognito;
 pub mod config;
+pub mod oidc;
 
 use std::net::IpAddr;
 use std::time::Duration;

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::login::PasswordSource;
 use crate::login::cognito::CognitoPasswordSource;
 use crate::login::config::LoginSourceKind;
+use crate::login::oidc::OidcLogin;
 use crate::stores::Stores;
 use crate::tokens::keys::KeyRing;
 use crate::tokens::mint::Minter;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub bridge: Bridge,
     /// Where `POST /login` checks passwords (`None`: password logins off).
     pub passwords: Option<Arc<dyn PasswordSource>>,
+    /// The OpenID Connect login (`None`: `[login.oidc]` not configured).
+    pub oidc: Option<Arc<OidcLogin>>,
     /// Prometheus rendering of the process's metrics.
     pub metrics: PrometheusHandle,
     /// The longest lifetime of any token we mint (kill-list entries live
@@ -46,6 +49,9 @@ pub enum BuildError {
     /// The Cognito login source could not be set up.
     #[error(transparent)]
     Cognito(#[from] crate::login::cognito::CognitoSetupError),
+    /// The OIDC login could not be set up.
+    #[error(transparent)]
+    Oidc(#[from] crate::login::oidc::OidcSetupError),
     /// The users file could not be opened.
     #[error("cannot open the users file")]
     Users(#[source] crate::users::UsersError),
@@ -88,6 +94,10 @@ impl AppState {
         let verifier = Verifier::start(&config.tokens.verify, &config.tokens.trust, Some(own))
             .await
             .map_err(BuildError::Verifier)?;
+        let oidc = match &config.login.oidc {
+            Some(cfg) => Some(Arc::new(OidcLogin::new(cfg, &issuer, verifier.clone())?)),
+            None => None,
+        };
         let minter = Minter::new(Arc::clone(&keys), issuer.clone(), &config.tokens);
         let secure = config.secure_cookies();
         let cookies = Cookies::new(&config.cookies, secure);
@@ -158,6 +168,7 @@ impl AppState {
                 issuer,
                 bridge,
                 passwords,
+                oidc,
                 metrics: metrics_handle(),
                 max_token_ttl,
             },

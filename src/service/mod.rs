@@ -3,6 +3,7 @@
 mod app;
 mod auth;
 mod health;
+mod oidc;
 mod redirect;
 
 pub use app::{AppState, BuildError};
@@ -80,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(auth::metrics))
         .merge(auth)
+        .merge(oidc::routes(&state))
         .merge(crate::tokens::publish::router(Arc::clone(&state.keys), state.issuer.clone()))
         .with_state(state)
         .layer(

@@ -10,6 +10,7 @@
 mod bridge;
 mod common;
 mod keys;
+mod oidc_login;
 mod serve;
 mod users;
 mod verify;

@@ -17,6 +17,7 @@ mod claims;
 mod config;
 mod error;
 mod header;
+mod issuer;
 mod jwks;
 mod keyset;
 
@@ -25,19 +26,17 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arc_swap::ArcSwapOption;
+use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, Validation};
 use serde::de::IgnoredAny;
-use url::Url;
 
 pub use claims::Claims;
 pub use config::{CognitoTrust, MAX_LEEWAY, OidcTrust, TokenUseSetting, TrustConfig, VerifyConfig};
 pub use error::{VerifierSetupError, VerifyError, VerifyErrorKind};
 
-use claims::{ClaimRules, ClaimStyle, RawClaims};
-use jwks::{JwksCache, JwksLocation, Snapshot};
-use keyset::{KeySet, Lookup};
+use claims::RawClaims;
+use issuer::Issuer;
+use keyset::Lookup;
 
 /// What a token is for, in Cognito's terms (`token_use`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -161,24 +160,6 @@ struct Inner {
     issuers: HashMap<String, Issuer>,
 }
 
-struct Issuer {
-    name: Arc<str>,
-    kind: IssuerKind,
-    allow: Vec<Algorithm>,
-    /// One `Validation` per allowed algorithm, built once.
-    validations: Vec<(Algorithm, Validation)>,
-    rules: ClaimRules,
-    keys: IssuerKeys,
-}
-
-enum IssuerKeys {
-    Own {
-        source: Arc<dyn LocalKeys>,
-        cache: ArcSwapOption<Snapshot>,
-    },
-    Remote(Arc<JwksCache>),
-}
-
 impl Verifier {
     /// Build a verifier. Remote keys are fetched on first use; prefer
     /// [`Verifier::start`] in a service, which fetches them in the background.
@@ -207,113 +188,24 @@ impl Verifier {
                 message: p.message,
             });
         }
-        let leeway = i64::try_from(cfg.leeway.as_secs()).unwrap_or(i64::MAX);
         let mut issuers = HashMap::new();
         if let Some(own) = own {
-            let rules = ClaimRules {
-                style: ClaimStyle::Cognito,
-                token_use: TokenUseSetting::Both,
-                client_ids: vec![own.client_id.clone()],
-                audiences: Vec::new(),
-                required_groups: Vec::new(),
-                required_scopes: Vec::new(),
-                leeway,
-            };
-            let allow = keyset::ASYMMETRIC.to_vec();
-            let issuer = Issuer {
-                name: Arc::from("self"),
-                kind: IssuerKind::Own,
-                validations: validations(&allow, &own.issuer, &rules.client_ids, cfg),
-                allow,
-                rules,
-                keys: IssuerKeys::Own {
-                    source: own.keys,
-                    cache: ArcSwapOption::empty(),
-                },
-            };
-            issuers.insert(own.issuer, issuer);
+            let (iss, issuer) = Issuer::own(own, cfg);
+            issuers.insert(iss, issuer);
         }
-        // Building the TLS client loads root certificates: only when needed.
-        let client = match trust {
-            [] => None,
-            _ => Some(jwks::http_client(cfg).map_err(VerifierSetupError::HttpClient)?),
-        };
-        for (i, t) in trust.iter().enumerate() {
-            let key = format!("tokens.trust[{i}]");
-            let invalid = |field: &str, message: String| VerifierSetupError::InvalidConfig {
-                key: format!("{key}.{field}"),
-                message,
-            };
-            let allow =
-                config::parse_algorithms(t.algorithms()).map_err(|m| invalid("algorithms", m))?;
-            let iss = t.issuer();
-            let (kind, location, rules) = match t {
-                TrustConfig::Cognito(c) => {
-                    let raw = c
-                        .jwks_url
-                        .clone()
-                        .unwrap_or_else(|| format!("{iss}/.well-known/jwks.json"));
-                    let url = Url::parse(&raw).map_err(|e| invalid("jwks_url", e.to_string()))?;
-                    let rules = ClaimRules {
-                        style: ClaimStyle::Cognito,
-                        token_use: c.token_use,
-                        client_ids: c.client_ids.clone(),
-                        audiences: Vec::new(),
-                        required_groups: c.required_groups.clone(),
-                        required_scopes: c.required_scopes.clone(),
-                        leeway,
-                    };
-                    (IssuerKind::Cognito, JwksLocation::Direct(url), rules)
+        if !trust.is_empty() {
+            // Building the TLS client loads root certificates: only when needed.
+            let client = jwks::http_client(cfg).map_err(VerifierSetupError::HttpClient)?;
+            for (index, t) in trust.iter().enumerate() {
+                let (iss, issuer) = Issuer::remote(t, index, client.clone(), cfg)?;
+                if issuers.contains_key(&iss) {
+                    return Err(VerifierSetupError::InvalidConfig {
+                        key: format!("tokens.trust[{index}]"),
+                        message: "names our own issuer".to_owned(),
+                    });
                 }
-                TrustConfig::Oidc(o) => {
-                    let raw = format!(
-                        "{}/.well-known/openid-configuration",
-                        iss.trim_end_matches('/')
-                    );
-                    let url = Url::parse(&raw).map_err(|e| invalid("issuer", e.to_string()))?;
-                    let rules = ClaimRules {
-                        style: ClaimStyle::Oidc,
-                        token_use: o.token_use,
-                        client_ids: o.client_ids.clone(),
-                        audiences: o.audiences.clone(),
-                        required_groups: o.required_groups.clone(),
-                        required_scopes: o.required_scopes.clone(),
-                        leeway,
-                    };
-                    (IssuerKind::Oidc, JwksLocation::Discovery(url), rules)
-                }
-            };
-            if issuers.contains_key(&iss) {
-                return Err(invalid("issuer", "is also our own issuer".to_owned()));
+                issuers.insert(iss, issuer);
             }
-            let name: Arc<str> = Arc::from(t.name());
-            let auds = if kind == IssuerKind::Oidc {
-                &rules.audiences
-            } else {
-                &rules.client_ids
-            };
-            let validations = validations(&allow, &iss, auds, cfg);
-            let Some(client) = client.clone() else { break };
-            let cache = JwksCache::new(
-                Arc::clone(&name),
-                iss.clone(),
-                location,
-                allow.clone(),
-                client,
-                cfg,
-            );
-            let keys = IssuerKeys::Remote(Arc::new(cache));
-            issuers.insert(
-                iss,
-                Issuer {
-                    name,
-                    kind,
-                    allow,
-                    validations,
-                    rules,
-                    keys,
-                },
-            );
         }
         Ok(Self {
             inner: Arc::new(Inner {
@@ -332,10 +224,13 @@ impl Verifier {
         own: Option<OwnIssuer>,
     ) -> Result<Self, VerifierSetupError> {
         let verifier = Self::new(cfg, trust, own)?;
-        for issuer in verifier.inner.issuers.values() {
-            if let IssuerKeys::Remote(cache) = &issuer.keys {
-                cache.spawn_refresher();
-            }
+        for cache in verifier
+            .inner
+            .issuers
+            .values()
+            .filter_map(Issuer::remote_cache)
+        {
+            cache.spawn_refresher();
         }
         Ok(verifier)
     }
@@ -343,10 +238,8 @@ impl Verifier {
     /// Wait until every remote issuer's keys were fetched once (readiness
     /// probes, tests). Bound it with a timeout: an IdP may be down.
     pub async fn wait_ready(&self) {
-        for issuer in self.inner.issuers.values() {
-            if let IssuerKeys::Remote(cache) = &issuer.keys {
-                cache.wait_ready().await;
-            }
+        for cache in self.inner.issuers.values().filter_map(Issuer::remote_cache) {
+            cache.wait_ready().await;
         }
     }
 
@@ -358,10 +251,7 @@ impl Verifier {
             .issuers
             .get(issuer)
             .or_else(|| self.inner.issuers.values().find(|i| &*i.name == issuer))?;
-        match &found.keys {
-            IssuerKeys::Remote(cache) => Some(cache.fetch_count()),
-            IssuerKeys::Own { .. } => None,
-        }
+        found.remote_cache().map(|cache| cache.fetch_count())
     }
 
     /// Verify a token of any accepted use.
@@ -408,11 +298,7 @@ impl Verifier {
                 ));
             }
         };
-        let validation = issuer
-            .validations
-            .iter()
-            .find_map(|(a, v)| (*a == parsed.alg).then_some(v))
-            .ok_or_else(not_allowed)?;
+        let validation = issuer.validation(parsed.alg).ok_or_else(not_allowed)?;
         jsonwebtoken::decode::<IgnoredAny>(token, &entry.key, validation)?;
         let claims = issuer.rules.check(raw, parsed.at_jwt, expect, now())?;
         Ok(VerifiedToken {
@@ -449,42 +335,6 @@ impl Verifier {
     }
 }
 
-impl Issuer {
-    /// The keys to look `kid` up in: ours (rebuilt when the ring's
-    /// generation moved), or the remote cache's, refetched on a miss.
-    async fn snapshot(
-        &self,
-        kid: Option<&str>,
-        alg: Algorithm,
-    ) -> Result<Arc<Snapshot>, VerifyError> {
-        match &self.keys {
-            IssuerKeys::Own { source, cache } => {
-                let generation = source.generation();
-                if let Some(s) = cache.load_full().filter(|s| s.generation == generation) {
-                    return Ok(s);
-                }
-                let keys = KeySet::build(&source.jwks().keys, &self.allow, &self.name);
-                let snapshot = Arc::new(Snapshot { generation, keys });
-                cache.store(Some(Arc::clone(&snapshot)));
-                Ok(snapshot)
-            }
-            IssuerKeys::Remote(remote) => {
-                let current = remote.current();
-                if let Some(s) = &current
-                    && !matches!(s.keys.find(kid, alg), Lookup::Missing)
-                {
-                    return Ok(Arc::clone(s));
-                }
-                let seen = current.map_or(0, |s| s.generation);
-                remote.after_miss(seen).await.ok_or(VerifyError::new(
-                    VerifyErrorKind::IssuerUnavailable,
-                    "the issuer's keys could not be fetched yet",
-                ))
-            }
-        }
-    }
-}
-
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Verifier")
@@ -499,27 +349,6 @@ impl fmt::Debug for Verifier {
             )
             .finish_non_exhaustive()
     }
-}
-
-fn validations(
-    allow: &[Algorithm],
-    iss: &str,
-    auds: &[String],
-    cfg: &VerifyConfig,
-) -> Vec<(Algorithm, Validation)> {
-    allow
-        .iter()
-        .map(|&alg| {
-            let mut v = Validation::new(alg);
-            v.leeway = cfg.leeway.as_secs();
-            v.validate_nbf = true;
-            // `set_issuer` alone would let a token without `iss` through.
-            v.set_required_spec_claims(&["exp", "iss", "sub"]);
-            v.set_issuer(&[iss]);
-            v.set_audience(auds);
-            (alg, v)
-        })
-        .collect()
 }
 
 fn not_allowed() -> VerifyError {
