@@ -282,7 +282,7 @@ _sb_file_nonempty() { [ -s "$1" ]; }
 
 _SB_EXPORTS+=(SB_PHP_URL)
 
-_sb_php_ok() { php -m 2>/dev/null | grep -qx redis; }
+_sb_php_ok() { php -r 'exit(extension_loaded("redis") ? 0 : 1);' >/dev/null 2>&1; }
 
 _sb_install_php() {
   _sb_php_ok && return 0
