@@ -69,6 +69,8 @@ pub struct Config {
     pub login: LoginConfig,
     /// The built-in users file.
     pub users: UsersConfig,
+    /// The demo pages.
+    pub demo: DemoConfig,
 }
 
 impl Default for Config {
@@ -87,6 +89,36 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             login: LoginConfig::default(),
             users: UsersConfig::default(),
+            demo: DemoConfig::default(),
+        }
+    }
+}
+
+/// `[demo]`: the demo pages (`/demo`): a legacy page on the session, an API
+/// page on the token cookie, an expiry banner.
+///
+/// ```toml
+/// [demo]
+/// enabled = true          # default: on in the development setup, off otherwise
+/// warn_before = "1m"      # show the "about to end" banner this long before
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct DemoConfig {
+    /// Serve the demo pages. Default (unset): on in the development setup
+    /// ([`Config::is_development`]), off otherwise.
+    pub enabled: Option<bool>,
+    /// The pages warn this long before the session ends (default 1 minute).
+    #[serde(with = "humantime_serde")]
+    pub warn_before: Duration,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        Self {
+            enabled: None,
+            warn_before: Duration::from_secs(60),
         }
     }
 }
@@ -226,6 +258,17 @@ impl Config {
         self.policy.validate("policy", problems);
         self.login.validate("login", &self.tokens.trust, problems);
         self.users.validate("users", problems);
+        if !(Duration::from_secs(1)..=Duration::from_secs(24 * 3600))
+            .contains(&self.demo.warn_before)
+        {
+            problems.push("demo.warn_before", "must be between 1 second and 24 hours");
+        }
+    }
+
+    /// Whether the demo pages are served: as configured, else in the
+    /// development setup only.
+    pub fn demo_enabled(&self) -> bool {
+        self.demo.enabled.unwrap_or_else(|| self.is_development())
     }
 
     /// Whether this is the development setup: local store and keys generated

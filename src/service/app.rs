@@ -37,6 +37,8 @@ pub struct AppState {
     /// The longest lifetime of any token we mint (kill-list entries live
     /// this long).
     pub max_token_ttl: std::time::Duration,
+    /// The demo pages' settings (`None`: the demo is off).
+    pub demo: Option<Arc<super::DemoSettings>>,
 }
 
 /// Why the application state could not be built.
@@ -171,6 +173,9 @@ impl AppState {
                 oidc,
                 metrics: metrics_handle(),
                 max_token_ttl,
+                demo: config
+                    .demo_enabled()
+                    .then(|| Arc::new(super::DemoSettings::new(config))),
             },
             generated,
         ))

@@ -2,11 +2,13 @@
 
 mod app;
 mod auth;
+mod demo;
 mod health;
 mod oidc;
 mod redirect;
 
 pub use app::{AppState, BuildError};
+pub use demo::DemoSettings;
 pub use redirect::safe_next;
 
 use std::future::Future;
@@ -76,11 +78,16 @@ pub fn router(state: AppState) -> Router {
         .route("/token", post(auth::token))
         .route("/session", get(auth::whoami).post(auth::session_from_token))
         .layer(DefaultBodyLimit::max(16 * 1024));
+    let demo = match &state.demo {
+        Some(_) => demo::routes(),
+        None => Router::new(),
+    };
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(auth::metrics))
         .merge(auth)
+        .merge(demo)
         .merge(oidc::routes(&state))
         .merge(crate::tokens::publish::router(Arc::clone(&state.keys), state.issuer.clone()))
         .with_state(state)
@@ -158,6 +165,9 @@ pub async fn serve(
             password.username(),
             password.expose()
         );
+    }
+    if state.demo.is_some() {
+        println!("  Demo: open {issuer}/demo ([demo] enabled = false turns it off)\n");
     }
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
