@@ -146,6 +146,7 @@ _sb_install_npm() {
 harness_install() {
   mkdir -p "$_SB_RUN_ROOT" || return 1
   _sb_install_system || return 1
+  _sb_install_chromium || return 1
   _sb_install_php || return 1
   (
     flock 9 || exit 1
@@ -308,6 +309,37 @@ _sb_start_php() {
   _sb_wait "php (port $p_php)" "$d/php/php.log" "$d/php/php.pid" \
     _sb_http_ok "http://127.0.0.1:$p_php/health.php" || return 1
   export SB_PHP_URL="http://127.0.0.1:$p_php"
+}
+
+# ------------------------------------------------------------ Chromium ----
+# Debian's chromium + chromium-driver for the demo's browser test
+# (tests/it/demo.rs starts chromedriver itself on a free port and drives a
+# headless Chromium with a fresh profile). Nothing is started here: only the
+# two paths are exported. The two packages come from one source package, so
+# installing them together keeps their versions matched.
+
+_SB_EXPORTS+=(SB_CHROMIUM SB_CHROMEDRIVER)
+
+_sb_major() { "$1" --version 2>/dev/null | grep -oE '[0-9]+\.[0-9.]+' | head -n 1 | cut -d. -f1; }
+
+_sb_install_chromium() {
+  local need=()
+  if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 ||
+    [ "$(_sb_major chromium)" != "$(_sb_major chromedriver)" ]; then
+    need+=(chromium chromium-driver)
+  fi
+  # Without any font, text renders as empty boxes in the screenshots.
+  if ! fc-list 2>/dev/null | grep -q .; then
+    need+=(fonts-dejavu-core)
+  fi
+  if [ ${#need[@]} -gt 0 ]; then
+    _sb_apt_install "${need[@]}" || return 1
+  fi
+  if ! SB_CHROMIUM=$(command -v chromium) || ! SB_CHROMEDRIVER=$(command -v chromedriver); then
+    _sb_err "chromium or chromedriver is still missing after installing chromium chromium-driver"
+    return 1
+  fi
+  export SB_CHROMIUM SB_CHROMEDRIVER
 }
 
 # --------------------------------------------------------------- start ----

@@ -9,6 +9,7 @@
 
 mod bridge;
 mod common;
+mod demo;
 mod keys;
 mod oidc_login;
 mod serve;
