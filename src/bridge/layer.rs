@@ -157,7 +157,7 @@ where
 /// `either` routes keep both credentials alive: a session without a token
 /// cookie gets one minted; a token cookie without a session gets a session
 /// in the same token family (so logging out either one kills both).
-async fn exchange(bridge: &Bridge, a: &Authenticated, headers: &mut HeaderMap) {
+pub(crate) async fn exchange(bridge: &Bridge, a: &Authenticated, headers: &mut HeaderMap) {
     let Some(family) = a.family.as_deref() else {
         return;
     };
@@ -207,7 +207,7 @@ async fn exchange(bridge: &Bridge, a: &Authenticated, headers: &mut HeaderMap) {
     }
 }
 
-fn refuse(
+pub(crate) fn refuse(
     bridge: &Bridge,
     rule: &super::RouteRule,
     parts: &Parts,
@@ -247,7 +247,7 @@ fn refuse(
     response
 }
 
-fn clear_cookies(bridge: &Bridge, headers: &mut HeaderMap) {
+pub(crate) fn clear_cookies(bridge: &Bridge, headers: &mut HeaderMap) {
     for cookie in bridge.cookies().clear_all() {
         headers.append(header::SET_COOKIE, cookie);
     }

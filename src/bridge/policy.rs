@@ -113,7 +113,7 @@ impl RoutePolicy {
 /// Collapse `//` and resolve `.`/`..` segments so `/api/../legacy` cannot
 /// pick another route's rule than the one the application will serve.
 /// Percent-encoded dots and slashes are decoded first for the same reason.
-fn normalize(path: &str) -> String {
+pub(crate) fn normalize(path: &str) -> String {
     let decoded = percent_decode_path(path);
     let mut out: Vec<&str> = Vec::new();
     for segment in decoded.split('/') {

@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use crate::bridge::config::{CookieConfig, CsrfConfig, PolicyConfig, SessionConfig};
 use crate::login::config::LoginConfig;
+use crate::service::{ForwardAuthConfig, ProxyConfig};
 use crate::tokens::config::TokensConfig;
 use crate::users::UsersConfig;
 
@@ -69,6 +70,10 @@ pub struct Config {
     pub login: LoginConfig,
     /// The built-in users file.
     pub users: UsersConfig,
+    /// The forward-auth endpoint and what upstreams are told.
+    pub forward_auth: ForwardAuthConfig,
+    /// The optional reverse proxy.
+    pub proxy: ProxyConfig,
     /// The demo pages.
     pub demo: DemoConfig,
 }
@@ -89,6 +94,8 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             login: LoginConfig::default(),
             users: UsersConfig::default(),
+            forward_auth: ForwardAuthConfig::default(),
+            proxy: ProxyConfig::default(),
             demo: DemoConfig::default(),
         }
     }
@@ -258,6 +265,8 @@ impl Config {
         self.policy.validate("policy", problems);
         self.login.validate("login", &self.tokens.trust, problems);
         self.users.validate("users", problems);
+        self.forward_auth.validate("forward_auth", problems);
+        self.proxy.validate("proxy", problems);
         if !(Duration::from_secs(1)..=Duration::from_secs(24 * 3600))
             .contains(&self.demo.warn_before)
         {

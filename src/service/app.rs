@@ -37,6 +37,8 @@ pub struct AppState {
     /// The longest lifetime of any token we mint (kill-list entries live
     /// this long).
     pub max_token_ttl: std::time::Duration,
+    /// Forward-auth and reverse-proxy settings.
+    pub(crate) gateway: super::gateway::Gateway,
     /// The demo pages' settings (`None`: the demo is off).
     pub demo: Option<Arc<super::DemoSettings>>,
 }
@@ -163,6 +165,7 @@ impl AppState {
                 "cookies are not marked Secure: acceptable for local http development only"
             );
         }
+        let gateway = super::gateway::Gateway::new(&config.forward_auth, &config.proxy, &issuer);
         Ok((
             Self {
                 stores,
@@ -173,6 +176,7 @@ impl AppState {
                 oidc,
                 metrics: metrics_handle(),
                 max_token_ttl,
+                gateway,
                 demo: config
                     .demo_enabled()
                     .then(|| Arc::new(super::DemoSettings::new(config))),

@@ -3,12 +3,14 @@
 mod app;
 mod auth;
 mod demo;
+mod gateway;
 mod health;
 mod oidc;
 mod redirect;
 
 pub use app::{AppState, BuildError};
 pub use demo::DemoSettings;
+pub use gateway::config::{ForwardAuthConfig, IdentityHeaderNames, ProxyConfig, UpstreamConfig};
 pub use redirect::safe_next;
 
 use std::future::Future;
@@ -90,6 +92,8 @@ pub fn router(state: AppState) -> Router {
         .merge(demo)
         .merge(oidc::routes(&state))
         .merge(crate::tokens::publish::router(Arc::clone(&state.keys), state.issuer.clone()))
+        // Last: the proxy is the fallback for paths no route above serves.
+        .merge(gateway::routes(&state))
         .with_state(state)
         .layer(
             tower::ServiceBuilder::new()
