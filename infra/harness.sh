@@ -146,6 +146,7 @@ _sb_install_npm() {
 harness_install() {
   mkdir -p "$_SB_RUN_ROOT" || return 1
   _sb_install_system || return 1
+  _sb_install_proxies || return 1
   _sb_install_chromium || return 1
   _sb_install_php || return 1
   (
@@ -340,6 +341,36 @@ _sb_install_chromium() {
     return 1
   fi
   export SB_CHROMIUM SB_CHROMEDRIVER
+}
+
+# ------------------------------------------------- nginx and Caddy ----
+# Installed only: the gateway tests (tests/it/gateway) start their own nginx
+# and Caddy on free ports with configs rendered from infra/nginx/ and
+# infra/caddy/, because the bridge and upstream ports are per test.
+
+_SB_EXPORTS+=(SB_NGINX_BIN SB_CADDY_BIN)
+
+_sb_install_proxies() {
+  local need=()
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+  command -v caddy >/dev/null 2>&1 || need+=(caddy)
+  if [ ${#need[@]} -gt 0 ]; then
+    # Debian's packages enable a system service; in containers policy-rc.d
+    # usually keeps it from starting, and the tests never use it.
+    _sb_apt_install "${need[@]}" || return 1
+  fi
+  SB_NGINX_BIN=$(command -v nginx 2>/dev/null || echo /usr/sbin/nginx)
+  SB_CADDY_BIN=$(command -v caddy 2>/dev/null || true)
+  if [ ! -x "$SB_NGINX_BIN" ] || [ -z "$SB_CADDY_BIN" ]; then
+    _sb_err "nginx or caddy is still missing after installing them"
+    return 1
+  fi
+  # No pipe into `grep -q`: under pipefail its early exit can fail the check.
+  if [[ $("$SB_NGINX_BIN" -V 2>&1) != *--with-http_auth_request_module* ]]; then
+    _sb_err "$SB_NGINX_BIN lacks the auth_request module"
+    return 1
+  fi
+  export SB_NGINX_BIN SB_CADDY_BIN
 }
 
 # --------------------------------------------------------------- start ----
