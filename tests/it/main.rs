@@ -10,6 +10,7 @@
 mod bridge;
 mod common;
 mod demo;
+mod gateway;
 mod keys;
 mod oidc_login;
 mod serve;
