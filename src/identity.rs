@@ -64,6 +64,9 @@ pub enum CredentialKind {
     TokenCookie,
     /// A token in `Authorization: Bearer`.
     Bearer,
+    /// A login the legacy PHP app recorded in its own session, by the PHP
+    /// session cookie (`[legacy_php]`, see [`crate::legacy`]).
+    LegacySession,
 }
 
 impl CredentialKind {
@@ -73,11 +76,15 @@ impl CredentialKind {
             Self::Session => "session",
             Self::TokenCookie => "token_cookie",
             Self::Bearer => "bearer",
+            Self::LegacySession => "legacy_session",
         }
     }
 
     /// Whether a browser attaches it on its own (and so needs CSRF checks).
     pub fn is_cookie(self) -> bool {
-        matches!(self, Self::Session | Self::TokenCookie)
+        matches!(
+            self,
+            Self::Session | Self::TokenCookie | Self::LegacySession
+        )
     }
 }

@@ -51,6 +51,7 @@
 pub mod bridge;
 pub mod config;
 pub mod identity;
+pub mod legacy;
 pub mod login;
 pub mod service;
 pub mod stores;

@@ -203,6 +203,7 @@ pub(crate) async fn exchange(bridge: &Bridge, a: &Authenticated, headers: &mut H
                 Err(err) => tracing::warn!(error = %err, "could not link a session to a token"),
             }
         }
+        CredentialKind::LegacySession => crate::legacy::hooks::link(bridge, a, headers).await,
         _ => {}
     }
 }

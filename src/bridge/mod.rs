@@ -62,6 +62,8 @@ pub struct BridgeParts {
     /// Send browser navigations to this login path instead of a 401
     /// (`None`: always 401).
     pub login_redirect: Option<String>,
+    /// The legacy PHP app's sessions, when shared (`[legacy_php]`).
+    pub legacy: Option<Arc<crate::legacy::LegacySessions>>,
 }
 
 impl BridgeParts {
@@ -86,7 +88,16 @@ impl BridgeParts {
             policy,
             csrf,
             login_redirect,
+            legacy: None,
         }
+    }
+
+    /// Share the legacy PHP app's sessions: PHP logins authenticate, and
+    /// the service's logins and logouts reach PHP.
+    #[must_use]
+    pub fn with_legacy(mut self, legacy: Option<Arc<crate::legacy::LegacySessions>>) -> Self {
+        self.legacy = legacy;
+        self
     }
 }
 
@@ -183,6 +194,11 @@ impl Bridge {
         &self.inner.csrf
     }
 
+    /// The legacy PHP app's sessions, when shared.
+    pub fn legacy(&self) -> Option<&crate::legacy::LegacySessions> {
+        self.inner.legacy.as_deref()
+    }
+
     /// Where browser navigations without a credential are sent, if anywhere.
     pub fn login_redirect(&self) -> Option<&str> {
         self.inner.login_redirect.as_deref()
@@ -196,6 +212,10 @@ impl Bridge {
     ///   the session cookie (a failed token cookie falls back to the session:
     ///   the token cookie is a cache of the session, a bearer header is an
     ///   explicit claim and is judged alone).
+    ///
+    /// When `session` or `either` / `public` finds no bridge credential at
+    /// all, a login the legacy PHP app recorded is tried
+    /// ([`crate::legacy`], when shared).
     pub async fn authenticate(&self, headers: &HeaderMap, mode: Mode) -> Authn {
         let bearer = bearer(headers);
         let token_cookie = cookies::read(headers, self.inner.cookies.token_name());
@@ -210,7 +230,7 @@ impl Bridge {
         match mode {
             Mode::Session => match session_cookie {
                 Some(cookie) => self.by_session(cookie).await,
-                None => Authn::Anonymous,
+                None => self.by_legacy(headers).await,
             },
             Mode::Token => match (bearer, token_cookie) {
                 (Some(token), _) => self.by_token(token, CredentialKind::Bearer).await,
@@ -236,7 +256,7 @@ impl Bridge {
                 }
                 match session_cookie {
                     Some(cookie) => self.by_session(cookie).await,
-                    None => Authn::Anonymous,
+                    None => self.by_legacy(headers).await,
                 }
             }
         }
@@ -256,6 +276,17 @@ impl Bridge {
                 tracing::warn!(error = %err, "session check failed: store unavailable");
                 Authn::Rejected(AuthRejection::Unavailable)
             }
+        }
+    }
+
+    /// No bridge credential: a login the PHP app recorded, if shared.
+    async fn by_legacy(&self, headers: &HeaderMap) -> Authn {
+        match &self.inner.legacy {
+            Some(php) => {
+                php.authenticate(headers, self.inner.revocation.as_ref())
+                    .await
+            }
+            None => Authn::Anonymous,
         }
     }
 

@@ -76,6 +76,8 @@ pub struct Config {
     pub proxy: ProxyConfig,
     /// The demo pages.
     pub demo: DemoConfig,
+    /// The legacy PHP app's sessions (`None`: not shared).
+    pub legacy_php: Option<crate::legacy::LegacyPhpConfig>,
 }
 
 impl Default for Config {
@@ -97,6 +99,7 @@ impl Default for Config {
             forward_auth: ForwardAuthConfig::default(),
             proxy: ProxyConfig::default(),
             demo: DemoConfig::default(),
+            legacy_php: None,
         }
     }
 }
@@ -267,6 +270,9 @@ impl Config {
         self.users.validate("users", problems);
         self.forward_auth.validate("forward_auth", problems);
         self.proxy.validate("proxy", problems);
+        if let Some(php) = &self.legacy_php {
+            php.validate("legacy_php", self, problems);
+        }
         if !(Duration::from_secs(1)..=Duration::from_secs(24 * 3600))
             .contains(&self.demo.warn_before)
         {

@@ -62,6 +62,9 @@ pub enum BuildError {
     /// A blocking setup task failed.
     #[error("setup task failed")]
     Task(#[source] tokio::task::JoinError),
+    /// The legacy PHP session store could not be set up.
+    #[error(transparent)]
+    Legacy(#[from] crate::legacy::LegacyError),
 }
 
 /// The process-wide Prometheus recorder: the `metrics` facade is global, so
@@ -125,16 +128,25 @@ impl AppState {
             Unauthenticated::Redirect => Some(config.policy.login_path.clone()),
             Unauthenticated::Json => None,
         };
-        let bridge = Bridge::new(BridgeParts::new(
-            sessions,
-            Arc::clone(&stores.revocation),
-            verifier.clone(),
-            minter,
-            cookies,
-            RoutePolicy::new(&config.policy),
-            csrf,
-            login_redirect,
-        ));
+        let legacy = match &config.legacy_php {
+            Some(php) => Some(Arc::new(
+                crate::legacy::LegacySessions::open(php, config).await?,
+            )),
+            None => None,
+        };
+        let bridge = Bridge::new(
+            BridgeParts::new(
+                sessions,
+                Arc::clone(&stores.revocation),
+                verifier.clone(),
+                minter,
+                cookies,
+                RoutePolicy::new(&config.policy),
+                csrf,
+                login_redirect,
+            )
+            .with_legacy(legacy),
+        );
         let mut generated = None;
         let passwords: Option<Arc<dyn PasswordSource>> = match config.login.source {
             LoginSourceKind::None => None,

@@ -219,6 +219,10 @@ pub(super) async fn login(
     }
     match start_session(&state, &user, None).await {
         Ok(started) => {
+            let php = match crate::legacy::hooks::on_login(&state.bridge, &headers, &user).await {
+                Ok(cookie) => cookie,
+                Err(r) => return r.into_response(),
+            };
             tracing::info!(sub = %user.sub, "login");
             let mut response = if form {
                 Redirect::to(&next).into_response()
@@ -234,6 +238,9 @@ pub(super) async fn login(
                 .into_response()
             };
             started.set_cookies(&state, response.headers_mut(), true);
+            if let Some(cookie) = php {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
             response
         }
         Err(response) => response,
@@ -354,6 +361,9 @@ fn logged_out(state: &AppState, headers: &HeaderMap) -> Response {
     for cookie in state.bridge.cookies().clear_all() {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
+    if let Some(cookie) = crate::legacy::hooks::clear_cookie(&state.bridge) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -386,9 +396,20 @@ pub(super) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
         Authn::Rejected(AuthRejection::Unavailable) => {
             return AuthRejection::Unavailable.into_response();
         }
-        // Nothing valid to end: just clear the browser's cookies.
-        Authn::Anonymous | Authn::Rejected(_) => return logged_out(&state, &headers),
+        // Nothing valid to end: just clear the browser's cookies (and end a
+        // PHP session that outlived the bridge's).
+        Authn::Anonymous | Authn::Rejected(_) => {
+            if state.bridge.csrf().allows(&headers)
+                && let Err(r) = crate::legacy::hooks::on_logout(&state.bridge, &headers).await
+            {
+                return r.into_response();
+            }
+            return logged_out(&state, &headers);
+        }
     };
+    if let Err(r) = crate::legacy::hooks::on_logout(&state.bridge, &headers).await {
+        return r.into_response();
+    }
     let until = OffsetDateTime::now_utc() + state.max_token_ttl;
     let revocation = state.bridge.revocation();
     if let Some(family) = &a.family
@@ -429,6 +450,9 @@ pub(super) async fn logout_all(State(state): State<AppState>, headers: HeaderMap
         Ok(a) => a,
         Err(r) => return r,
     };
+    if let Err(r) = crate::legacy::hooks::on_logout(&state.bridge, &headers).await {
+        return r.into_response();
+    }
     let now = unix_ms(OffsetDateTime::now_utc());
     if let Err(err) = state
         .bridge

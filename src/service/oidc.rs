@@ -173,6 +173,10 @@ async fn finish(
     }
     match start_session(state, &user, None).await {
         Ok(started) => {
+            let php = match crate::legacy::hooks::on_login(&state.bridge, headers, &user).await {
+                Ok(cookie) => cookie,
+                Err(r) => return r.into_response(),
+            };
             tracing::info!(sub = %user.sub, issuer = %user.issuer, "login (oidc)");
             let mut response = StatusCode::SEE_OTHER.into_response();
             // `next` went through `safe_next`: a local path, a valid header.
@@ -180,6 +184,9 @@ async fn finish(
                 HeaderValue::from_str(&pending.next).unwrap_or(HeaderValue::from_static("/"));
             response.headers_mut().insert(header::LOCATION, location);
             started.set_cookies(state, response.headers_mut(), true);
+            if let Some(cookie) = php {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
             response
         }
         Err(response) => response,
