@@ -47,11 +47,8 @@ impl UpstreamTokens {
         family: &str,
     ) -> Option<HeaderValue> {
         let now = OffsetDateTime::now_utc();
-        if let Some(e) = self.lock().get(family)
-            && e.sub == identity.sub
-            && now < e.refresh_at
-        {
-            return Some(e.value.clone());
+        if let Some(cached) = self.cached(family, &identity.sub, now) {
+            return Some(cached);
         }
         // Minted outside the lock: two concurrent misses mint twice, which
         // is harmless.
@@ -64,18 +61,25 @@ impl UpstreamTokens {
         };
         let mut value = HeaderValue::from_str(&format!("Bearer {}", minted.token)).ok()?;
         value.set_sensitive(true);
-        let life = minted.expires_at - now;
-        let refresh_at = now + life * 2 / 3;
         self.store(
             family,
             Entry {
                 sub: identity.sub.clone(),
                 value: value.clone(),
-                refresh_at,
+                refresh_at: refresh_at(now, minted.expires_at),
             },
             now,
         );
         Some(value)
+    }
+
+    /// The cached value for `family`, if it was minted for `sub` and more
+    /// than a third of its life is left.
+    fn cached(&self, family: &str, sub: &str, now: OffsetDateTime) -> Option<HeaderValue> {
+        self.lock()
+            .get(family)
+            .filter(|e| e.sub == sub && now < e.refresh_at)
+            .map(|e| e.value.clone())
     }
 
     /// Insert, evicting first the entries due for a refresh, then the one
@@ -103,6 +107,13 @@ impl UpstreamTokens {
     }
 }
 
+/// When a token minted at `now` and expiring at `expires_at` is replaced:
+/// once less than a third of its life is left, so an upstream always gets
+/// a token with a useful life ahead of it.
+fn refresh_at(now: OffsetDateTime, expires_at: OffsetDateTime) -> OffsetDateTime {
+    now + (expires_at - now) * 2 / 3
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -114,6 +125,28 @@ mod tests {
             value: HeaderValue::from_static("Bearer x"),
             refresh_at: OffsetDateTime::now_utc() + time::Duration::seconds(refresh_in),
         }
+    }
+
+    #[test]
+    fn a_token_is_reused_for_its_family_until_a_third_of_its_life_is_left() {
+        let now = OffsetDateTime::now_utc();
+        let minute = time::Duration::minutes(1);
+        let at = refresh_at(now, now + 15 * minute);
+        assert_eq!(at, now + 10 * minute);
+        let cache = UpstreamTokens::new(10);
+        cache.store(
+            "family",
+            Entry {
+                sub: "s".into(),
+                value: HeaderValue::from_static("Bearer x"),
+                refresh_at: at,
+            },
+            now,
+        );
+        assert!(cache.cached("family", "s", now + 9 * minute).is_some());
+        assert!(cache.cached("family", "s", now + 10 * minute).is_none());
+        assert!(cache.cached("family", "other-sub", now).is_none());
+        assert!(cache.cached("other-family", "s", now).is_none());
     }
 
     #[test]
