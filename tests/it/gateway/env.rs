@@ -33,6 +33,12 @@ mode = "public"
 [[policy.routes]]
 path = "/hang/*"
 mode = "public"
+[[policy.routes]]
+path = "/shadow/*"
+mode = "shadow"
+enforce = "session"
+evaluate = "token"
+name = "gateway-shadow"
 "#;
 
 pub struct Bridge {
@@ -93,6 +99,12 @@ impl Bridge {
     /// The sum of `session_bridge_requests_total` lines on the bridge's
     /// `/metrics` that carry every one of `labels`.
     pub async fn requests(&self, labels: &[(&str, &str)]) -> f64 {
+        self.counter("session_bridge_requests_total", labels).await
+    }
+
+    /// The sum of `metric` lines on the bridge's `/metrics` that carry every
+    /// one of `labels`.
+    pub async fn counter(&self, metric: &str, labels: &[(&str, &str)]) -> f64 {
         let text = reqwest::get(format!("{}/metrics", self.service.url))
             .await
             .unwrap()
@@ -100,7 +112,7 @@ impl Bridge {
             .await
             .unwrap();
         text.lines()
-            .filter(|l| l.starts_with("session_bridge_requests_total{"))
+            .filter(|l| l.starts_with(&format!("{metric}{{")))
             .filter(|l| {
                 labels
                     .iter()
@@ -108,6 +120,15 @@ impl Bridge {
             })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
+    }
+
+    /// Shadow disagreements counted for the `/shadow/*` rule.
+    pub async fn shadow_disagreements(&self) -> f64 {
+        self.counter(
+            "session_bridge_shadow_disagreements_total",
+            &[("rule", "gateway-shadow")],
+        )
+        .await
     }
 }
 

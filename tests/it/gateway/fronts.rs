@@ -172,6 +172,20 @@ pub async fn forward_auth(kind: Kind) {
     assert_eq!(one(&e, "authorization"), format!("Bearer {token}"));
     assert_eq!(one(&e, "x-auth-request-user"), "alice");
 
+    // Shadow rules: the enforced mode (session) decides, the evaluated one
+    // (token) is counted where it disagrees, as in the library layer.
+    let before = bridge.shadow_disagreements().await;
+    let r = reqwest::Client::new()
+        .get(format!("{base}/shadow/page"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "shadow enforces the session");
+    let e = echo(alice.get(format!("{base}/shadow/page"))).await;
+    assert_eq!(one(&e, "x-auth-request-user"), "alice");
+    assert_eq!(bridge.shadow_disagreements().await, before + 1.0);
+
     // CSRF: a cookie-authenticated cross-site POST is refused; a
     // same-origin one goes through with its body.
     let r = alice

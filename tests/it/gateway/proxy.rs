@@ -173,6 +173,17 @@ pub async fn identity_policy_and_spoofing() {
     assert_eq!(one(&e, "authorization"), format!("Bearer {token}"));
     assert_eq!(one(&e, "x-auth-request-user"), "alice");
 
+    // Shadow rules as in the library layer.
+    let before = env.bridge.shadow_disagreements().await;
+    let r = reqwest::Client::new()
+        .get(format!("{base}/shadow/page"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "shadow enforces the session");
+    assert_eq!(env.bridge.shadow_disagreements().await, before + 1.0);
+
     // CSRF as in the library layer.
     let r = alice
         .post(format!("{base}/legacy/form"))
