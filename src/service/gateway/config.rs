@@ -1,26 +1,5 @@
 //! `[forward_auth]` and `[proxy]`: what the gateway tells upstreams, and
 //! where the reverse proxy sends requests.
-//!
-//! ```toml
-//! [forward_auth]
-//! enabled = true                 # serve /auth/verify (default)
-//! bearer = true                  # also send `Authorization: Bearer <token>` upstream
-//! [forward_auth.headers]         # identity header names (these are the defaults)
-//! user = "X-Auth-Request-User"
-//! sub = "X-Auth-Request-Sub"
-//! groups = "X-Auth-Request-Groups"
-//! email = "X-Auth-Request-Email"
-//!
-//! [proxy]
-//! connect_timeout = "5s"
-//! response_timeout = "60s"       # until the upstream's response head
-//! [[proxy.upstreams]]
-//! prefix = "/api"                # longest prefix wins
-//! url = "http://127.0.0.1:9000"
-//! [[proxy.upstreams]]
-//! prefix = "/"
-//! url = "http://127.0.0.1:8000"
-//! ```
 
 use std::time::Duration;
 
@@ -32,6 +11,22 @@ use crate::config::Problems;
 /// `[forward_auth]`: the `/auth/verify` endpoint and what upstreams are
 /// told about the user. The reverse proxy (`[proxy]`) sends the same
 /// identity headers and token.
+///
+/// ```toml
+/// [forward_auth]
+/// enabled = true                 # serve /auth/verify (default)
+/// bearer = true                  # also send `Authorization: Bearer <token>` upstream
+/// token_cache_size = 10000
+/// [forward_auth.headers]         # identity header names (these are the defaults)
+/// user = "X-Auth-Request-User"
+/// sub = "X-Auth-Request-Sub"
+/// groups = "X-Auth-Request-Groups"   # comma-separated
+/// email = "X-Auth-Request-Email"
+/// ```
+///
+/// A value that is not printable ASCII (a username with an accent, say) is
+/// left out rather than escaped, and so is a group whose name contains a
+/// comma.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
@@ -92,6 +87,22 @@ impl Default for IdentityHeaderNames {
 /// `[proxy]`: the optional reverse proxy. Requests no bridge route serves
 /// go to the upstream with the longest matching prefix, under the same
 /// route policy as `/auth/verify`.
+///
+/// ```toml
+/// [proxy]
+/// connect_timeout = "5s"
+/// response_timeout = "60s"       # until the upstream's response head
+/// [[proxy.upstreams]]
+/// prefix = "/api"                # longest prefix wins
+/// url = "http://127.0.0.1:9000"
+/// [[proxy.upstreams]]
+/// prefix = "/"
+/// url = "http://127.0.0.1:8000"
+/// strip_prefix = false           # default: the path is sent as it came
+/// ```
+///
+/// Upstreams are plain `http://` (a proxy on the same network); WebSocket
+/// and other upgrades are not proxied.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
