@@ -187,10 +187,14 @@ impl Browser {
     }
 
     async fn login(&self, bridge: &Bridge) -> (Value, Vec<String>) {
+        self.login_at(bridge.url()).await
+    }
+
+    async fn login_at(&self, url: &str) -> (Value, Vec<String>) {
         let r = self
             .http
-            .post(format!("{}/login", bridge.url()))
-            .header("origin", bridge.url())
+            .post(format!("{url}/login"))
+            .header("origin", url)
             .json(&json!({"username": "alice", "password": PASSWORD}))
             .send()
             .await
@@ -575,4 +579,151 @@ fn legacy_php_settings_are_checked_with_dotted_keys() {
     ] {
         assert!(stderr.contains(&format!("`{key}`")), "{key}: {stderr}");
     }
+}
+
+/// The DynamoDB layout through the service: items exactly as aws-sdk-php's
+/// `SessionHandler` keeps them (`PHPSESSID_<id>`, `data`, `expires`) on
+/// moto.
+#[tokio::test]
+async fn php_sessions_on_dynamodb_follow_logins_and_logouts() {
+    use session_bridge_php::aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    use session_bridge_php::aws_sdk_dynamodb::types::{
+        AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+        ScalarAttributeType,
+    };
+    use session_bridge_php::aws_sdk_dynamodb::{Client, Config as DdbConfig};
+
+    let (moto, region) = (harness_env("SB_MOTO_URL"), harness_env("SB_AWS_REGION"));
+    let client = Client::from_conf(
+        DdbConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.clone()))
+            .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+            .endpoint_url(&moto)
+            .build(),
+    );
+    let table = format!(
+        "sb-it-php-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    client
+        .create_table()
+        .table_name(&table)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+    let item = |id: String| {
+        let (client, table) = (client.clone(), table.clone());
+        async move {
+            client
+                .get_item()
+                .table_name(&table)
+                .key("id", AttributeValue::S(format!("PHPSESSID_{id}")))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item
+        }
+    };
+
+    let (dir, _, _, data) = prepare("php");
+    let path = dir.path().join("dynamodb.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[store]
+kind = "memory"
+[login]
+source = "builtin"
+[users]
+dev_user = false
+[legacy_php]
+store = "dynamodb"
+[legacy_php.dynamodb]
+table = "{table}"
+region = "{region}"
+endpoint_url = "{moto}"
+"#
+        ),
+    )
+    .unwrap();
+    let service = Service::start(
+        &[
+            "--config",
+            path.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        &[
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+        ],
+    );
+    let url = service.url.as_str();
+
+    // Login through the bridge: an item holding the identity, expiring
+    // gc_maxlifetime from now.
+    let browser = Browser::new();
+    let (login, set) = browser.login_at(url).await;
+    let id = cookie_value(&set, "PHPSESSID").expect("PHP session cookie");
+    let written = item(id.clone()).await.expect("the PHP session item");
+    let data_attr = written["data"].as_s().unwrap();
+    let sub = login["sub"].as_str().unwrap();
+    assert!(data_attr.starts_with("bridge|a:5:{"), "{data_attr}");
+    assert!(data_attr.contains(sub), "{data_attr}");
+    let expires: i64 = written["expires"].as_n().unwrap().parse().unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!((now + 1400..=now + 1450).contains(&expires), "{expires}");
+    let (status, _) = browser.post(&format!("{url}/logout"), url).await;
+    assert_eq!(status, 200);
+    assert!(item(id).await.is_none(), "logout deletes the item");
+
+    // A PHP-side login, as aws-sdk-php writes it.
+    let php_id = session_bridge_php::new_session_id();
+    client
+        .put_item()
+        .table_name(&table)
+        .item("id", AttributeValue::S(format!("PHPSESSID_{php_id}")))
+        .item(
+            "data",
+            AttributeValue::S(r#"user_id|i:5;username|s:3:"eve";"#.to_owned()),
+        )
+        .item("expires", AttributeValue::N((now + 600).to_string()))
+        .send()
+        .await
+        .unwrap();
+    let me = reqwest::Client::new()
+        .get(format!("{url}/session"))
+        .header("cookie", format!("PHPSESSID={php_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let me: Value = me.json().await.unwrap();
+    assert_eq!(me["sub"], "5");
+    assert_eq!(me["credential"]["kind"], "legacy_session");
+    let stamped = item(php_id).await.unwrap();
+    let data_attr = stamped["data"].as_s().unwrap();
+    assert!(
+        data_attr.starts_with(r#"user_id|i:5;username|s:3:"eve";bridge|a:5:{"#),
+        "{data_attr}"
+    );
 }
