@@ -136,7 +136,7 @@ pub(crate) fn normalize(path: &str) -> String {
     normalized
 }
 
-fn percent_decode_path(path: &str) -> String {
+pub(crate) fn percent_decode_path(path: &str) -> String {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

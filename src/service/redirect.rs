@@ -3,8 +3,8 @@
 /// `next` if it is a safe local path, else `/`.
 ///
 /// Refused: absolute URLs, scheme-relative `//host`, backslashes (browsers
-/// read `/\host` as `//host`), control characters and whitespace, and any
-/// of those hidden behind percent-encoding.
+/// read `/\host` as `//host`), raw whitespace, and slashes, backslashes or control
+/// characters hidden behind percent-encoding.
 pub fn safe_next(next: Option<&str>) -> String {
     let Some(next) = next else {
         return "/".to_owned();
@@ -12,16 +12,17 @@ pub fn safe_next(next: Option<&str>) -> String {
     if next.len() > 2048 || !next.starts_with('/') {
         return "/".to_owned();
     }
-    let decoded = url::form_urlencoded::parse(format!("x={}", next.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
+    // Raw whitespace and control characters are refused outright (browsers
+    // drop tabs and newlines, turning `/\t/host` into `//host`); encoded
+    // ones stay encoded in the Location header and are harmless there.
+    if next.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return "/".to_owned();
+    }
+    let decoded = crate::bridge::policy::percent_decode_path(next);
     for candidate in [next, decoded.as_str()] {
         let bad = candidate.starts_with("//")
             || candidate.contains('\\')
-            || candidate
-                .chars()
-                .any(|c| c.is_control() || c.is_whitespace())
+            || candidate.chars().any(char::is_control)
             || !candidate.starts_with('/');
         if bad {
             return "/".to_owned();
@@ -48,6 +49,8 @@ mod tests {
             "/%5Cevil.example",
             "%2F%2Fevil.example",
             "/\t/evil.example",
+            "/%09/evil.example".trim_start_matches('/'),
+            "/%0a/%2Fevil.example",
             "javascript:alert(1)",
             "evil.example",
             "",

@@ -231,7 +231,12 @@ async fn a_restart_keeps_the_data_directory_and_keys() {
 
     let first = Service::start(&args, &[]);
     let jwks_before: serde_json::Value =
-        reqwest::get(format!("{}/.well-known/jwks.json", first.url)).await.unwrap().json().await.unwrap();
+        reqwest::get(format!("{}/.well-known/jwks.json", first.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     assert!(first.terminate().success());
     let keys_before = std::fs::read(data.join("keys.json")).unwrap();
     {
@@ -241,19 +246,35 @@ async fn a_restart_keeps_the_data_directory_and_keys() {
 
     let second = Service::start(&args, &[]);
     let jwks_after: serde_json::Value =
-        reqwest::get(format!("{}/.well-known/jwks.json", second.url)).await.unwrap().json().await.unwrap();
+        reqwest::get(format!("{}/.well-known/jwks.json", second.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     assert!(second.terminate().success());
-    assert_eq!(std::fs::read(data.join("keys.json")).unwrap(), keys_before, "keys were regenerated");
+    assert_eq!(
+        std::fs::read(data.join("keys.json")).unwrap(),
+        keys_before,
+        "keys were regenerated"
+    );
     assert_eq!(jwks_before, jwks_after);
     assert!(!jwks_before["keys"].as_array().unwrap().is_empty());
     let store = EmbeddedStore::open(data.join("store.redb")).await.unwrap();
-    assert_eq!(store.epoch("user-1").await.unwrap(), Some(1234), "the store lost data across a restart");
+    assert_eq!(
+        store.epoch("user-1").await.unwrap(),
+        Some(1234),
+        "the store lost data across a restart"
+    );
 }
 
 #[tokio::test]
 async fn credentials_never_reach_the_logs() {
     let dir = tempfile::tempdir().unwrap();
-    let svc = Service::start(&["--data-dir", dir.path().to_str().unwrap()], &[("RUST_LOG", "trace")]);
+    let svc = Service::start(
+        &["--data-dir", dir.path().to_str().unwrap()],
+        &[("RUST_LOG", "trace")],
+    );
     let client = reqwest::Client::new();
     client
         .get(format!("{}/readyz?code=query-secret-3", svc.url))
@@ -265,7 +286,10 @@ async fn credentials_never_reach_the_logs() {
     let status = svc.logs.clone();
     let _ = svc.terminate();
     let logs = status.lock().unwrap().join("\n");
-    assert!(logs.contains("/readyz"), "the request was not logged at all");
+    assert!(
+        logs.contains("/readyz"),
+        "the request was not logged at all"
+    );
     for secret in ["header-secret-1", "cookie-secret-2", "query-secret-3"] {
         assert!(!logs.contains(secret), "{secret} reached the logs");
     }
