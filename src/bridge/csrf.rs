@@ -29,7 +29,7 @@ pub struct Csrf {
 }
 
 impl Csrf {
-    /// Accept `own_origin` (scheme://host[:port] of the public URL) and
+    /// Accept `own_origin` (`scheme://host[:port]` of the public URL) and
     /// `trusted`; double-submit via `header` and cookie `cookie`.
     pub fn new(own_origin: String, trusted: &[String], header: HeaderName, cookie: String) -> Self {
         let mut origins = vec![own_origin];
