@@ -4,7 +4,7 @@
 #   ./infra/test.sh                         everything (what CI runs)
 #   ./infra/test.sh -p session-bridge-redis one package (all its targets + doctests)
 #   ./infra/test.sh --test it -- redis      cargo test selection / filter args
-#   SB_SKIP_LINT=1 ./infra/test.sh ...      skip cargo fmt / clippy
+#   SB_SKIP_LINT=1 ./infra/test.sh ...      skip cargo fmt / clippy / doc
 #   SB_KEEP_RUN=1 ./infra/test.sh ...       keep infra/.run/<id> (logs) on success
 #   SB_SMOKE=1 ./infra/test.sh ...          also run infra/lib/smoke.sh first
 #
@@ -124,6 +124,8 @@ if [ "${SB_SKIP_LINT:-0}" != 1 ]; then
   cargo fmt --all -- --check
   phase "cargo clippy"
   run cargo clippy --workspace --all-targets "${locked[@]}" -- -D warnings
+  phase "cargo doc"
+  RUSTDOCFLAGS="-D warnings" run cargo doc --workspace --no-deps "${locked[@]}" --quiet
 fi
 
 # ---- servers ----------------------------------------------------------------
