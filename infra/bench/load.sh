@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# End-to-end load figures: wrk against the release service on loopback.
+#
+#   ./infra/bench/load.sh                 # embedded store
+#   SB_LOAD_REDIS=redis://127.0.0.1:6390 ./infra/bench/load.sh   # Redis store
+#   SB_LOAD_SECONDS=20 SB_LOAD_CONNECTIONS=32 ./infra/bench/load.sh
+#
+# Every case runs against the same process in the same run; figures are
+# reported as a ratio to GET /healthz (no authentication), which is the
+# baseline: these machines are noisy, absolute numbers are not comparable
+# between runs. Needs `wrk` (Debian package `wrk`; installed when missing).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+seconds=${SB_LOAD_SECONDS:-10}
+conns=${SB_LOAD_CONNECTIONS:-16}
+threads=${SB_LOAD_THREADS:-1}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/session-bridge/target}
+
+command -v wrk >/dev/null || apt-get install -y --no-install-recommends wrk >/dev/null \
+  || { apt-get update >/dev/null && apt-get install -y --no-install-recommends wrk >/dev/null; }
+cargo build --release --quiet --bin session-bridge
+bin=$CARGO_TARGET_DIR/release/session-bridge
+
+dir=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
+trap cleanup EXIT INT TERM
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+url=http://127.0.0.1:$port
+env_args=(SESSION_BRIDGE__LOG__FILTER=warn)
+if [ -n "${SB_LOAD_REDIS:-}" ]; then
+  env_args+=(SESSION_BRIDGE__STORE__KIND=redis "SESSION_BRIDGE__STORE__REDIS__URL=$SB_LOAD_REDIS")
+  store=redis
+else
+  store=embedded
+fi
+env "${env_args[@]}" "$bin" --data-dir "$dir/data" serve --listen "127.0.0.1:$port" >"$dir/out" 2>&1 &
+pid=$!
+for _ in $(seq 100); do curl -fs "$url/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+password=$(grep -o 'password `[^`]*`' "$dir/out" | cut -d'`' -f2)
+[ -n "$password" ] || { echo "no development password printed:"; cat "$dir/out"; exit 1; }
+
+login=$(curl -fs -D "$dir/headers" -H 'content-type: application/json' \
+  -d "{\"username\":\"dev\",\"password\":\"$password\"}" "$url/login")
+cookie() { grep -i '^set-cookie:' "$dir/headers" | sed -n "s/^[Ss]et-[Cc]ookie: \($1=[^;]*\).*/\1/p"; }
+session=$(cookie sb_session)
+token_cookie=$(cookie sb_token)
+bearer=$(curl -fs -X POST -H "origin: $url" -H "cookie: $session" "$url/token?delivery=body" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+[ -n "$session" ] && [ -n "$token_cookie" ] && [ -n "$bearer" ] || { echo "login failed: $login"; exit 1; }
+
+run() { # name, then wrk args
+  local name=$1; shift
+  local out rps p50 p99
+  out=$(wrk -t"$threads" -c"$conns" -d"${seconds}s" --latency "$@")
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  if grep -q 'Non-2xx' <<<"$out"; then echo "$name: non-2xx answers:"; echo "$out"; exit 1; fi
+  printf '%s\t%s\t%s\t%s\n' "$name" "$rps" "$p50" "$p99"
+}
+
+echo "store=$store connections=$conns threads=$threads duration=${seconds}s (wrk on loopback, same process)"
+{
+  run "healthz (baseline, no auth)" "$url/healthz"
+  run "GET /session, bearer token" -H "authorization: Bearer $bearer" "$url/session"
+  run "GET /session, session cookie" -H "cookie: $session" "$url/session"
+  run "jwks.json (cached render)" "$url/.well-known/jwks.json"
+} | tee "$dir/results" | awk -F'\t' '
+  NR==1 {base=$2}
+  {printf "%-34s %10.0f req/s  ratio %.2f  p50 %-8s p99 %s\n", $1, $2, $2/base, $3, $4}'
