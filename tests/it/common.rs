@@ -40,10 +40,15 @@ impl Service {
     /// Start `session-bridge serve` with `args` (plus `--listen 127.0.0.1:0`)
     /// and environment `envs`, and wait until it listens.
     pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Service {
+        Self::start_on("127.0.0.1:0", args, envs)
+    }
+
+    /// Like [`Service::start`], listening on `listen`.
+    pub fn start_on(listen: &str, args: &[&str], envs: &[(&str, &str)]) -> Service {
         use std::io::BufRead;
         let mut cmd = std::process::Command::new(bin());
         cmd.args(args)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .env("SESSION_BRIDGE__LOG__FORMAT", "json")
             .env("RUST_LOG", "info")
             .stdout(std::process::Stdio::piped())

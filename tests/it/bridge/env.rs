@@ -210,6 +210,27 @@ mode = "public"
 "#,
             keys = dir.path().join("keys.json").display(),
         );
+        // The OIDC provider sends the browser back to instance A (behind a
+        // load balancer it would be the public URL).
+        let a_port = crate::common::free_port();
+        let oidc = harness_env("SB_OIDC_URL");
+        let secret = dir.path().join("oidc-secret");
+        std::fs::write(&secret, "sb-bridge-secret\n").unwrap();
+        let config = format!(
+            r#"{config}
+[login.oidc]
+issuer = "{oidc}"
+client_id = "sb-bridge"
+client_secret_file = "{secret}"
+redirect_url = "http://127.0.0.1:{a_port}/callback"
+
+[[tokens.trust]]
+kind = "oidc"
+issuer = "{oidc}"
+audiences = ["sb-bridge"]
+"#,
+            secret = secret.display()
+        );
         let config_path = dir.path().join("bridge.toml");
         std::fs::write(&config_path, config).unwrap();
         let aws = [
@@ -233,7 +254,8 @@ mode = "public"
         let data = |name: &str| -> PathBuf { dir.path().join(name) };
         let cfg = config_path.to_str().unwrap().to_owned();
         let a_data = data("a");
-        let a = Service::start(
+        let a = Service::start_on(
+            &format!("127.0.0.1:{a_port}"),
             &["--config", &cfg, "--data-dir", a_data.to_str().unwrap()],
             &aws,
         );

@@ -493,3 +493,53 @@ pub async fn bad_session_cookies_get_401_and_create_nothing(backend: Backend) {
         "bad cookies created sessions"
     );
 }
+
+/// A redirect's `Location`, resolved against the request's URL.
+fn location(r: &reqwest::Response) -> String {
+    r.url()
+        .join(r.headers()["location"].to_str().unwrap())
+        .unwrap()
+        .to_string()
+}
+
+pub async fn oidc_login_gives_one_identity_to_legacy_pages_and_the_api(backend: Backend) {
+    let env = Env::start(backend).await;
+    let browser = browser();
+    // Bridge → provider's interaction form → sign in → back to the bridge.
+    let r = browser
+        .get(format!("{}/login/oidc?next=/after", env.a.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let mut next = location(&r);
+    let interaction = location(&browser.get(&next).send().await.unwrap());
+    assert_eq!(
+        browser.get(&interaction).send().await.unwrap().status(),
+        200
+    );
+    let r = browser
+        .post(&interaction)
+        .form(&[("username", "oidc-carol"), ("password", "password")])
+        .send()
+        .await
+        .unwrap();
+    next = location(&r);
+    while !next.starts_with(&env.a.url) {
+        next = location(&browser.get(&next).send().await.unwrap());
+    }
+    let r = browser.get(&next).send().await.unwrap();
+    assert_eq!(r.status(), 303, "callback: {:?}", r.text().await);
+    assert_eq!(location(&r), format!("{}/after", env.a.url));
+
+    let (status, legacy) = sub_at(&browser, &format!("{}/legacy", env.app)).await;
+    assert_eq!(status, 200, "{legacy}");
+    let (status, api) = sub_at(&browser, &format!("{}/api", env.app)).await;
+    assert_eq!(status, 200, "{api}");
+    assert_eq!(legacy["sub"], "oidc-carol");
+    assert_eq!(api["sub"], "oidc-carol");
+    assert_eq!(legacy["issuer"], crate::common::harness_env("SB_OIDC_URL"));
+    let (status, me) = sub_at(&browser, &format!("{}/session", env.b.url)).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["sub"], "oidc-carol");
+}

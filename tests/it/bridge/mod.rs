@@ -27,6 +27,7 @@ macro_rules! on_every_store {
 
 on_every_store!(
     password_login_gives_one_identity_to_legacy_pages_and_the_api,
+    oidc_login_gives_one_identity_to_legacy_pages_and_the_api,
     an_idp_token_becomes_a_session_on_another_instance,
     logout_on_one_instance_kills_the_session_and_its_tokens_everywhere,
     logout_everywhere_kills_only_that_users_credentials,
