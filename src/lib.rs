@@ -53,6 +53,7 @@ pub mod config;
 pub mod identity;
 pub mod legacy;
 pub mod login;
+mod private_file;
 pub mod service;
 pub mod stores;
 pub mod telemetry;

@@ -199,15 +199,10 @@ async fn drain_deadline(mut stop: tokio::sync::watch::Receiver<bool>, timeout: D
 }
 
 fn create_data_dir(path: &std::path::Path) -> Result<(), ServeError> {
-    let err = |source| ServeError::DataDir {
+    crate::private_file::create_private_dir(path).map_err(|source| ServeError::DataDir {
         path: path.to_owned(),
         source,
-    };
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path).map_err(err)
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -19,7 +19,7 @@
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read as _, Write as _};
+use std::io::{self, Read as _};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -285,7 +285,7 @@ pub(crate) fn encode(path: &Path, users: &[User]) -> Result<String, UsersError> 
 /// users file itself cannot carry the lock: each save replaces its inode.
 pub(crate) fn lock(path: &Path) -> Result<File, UsersError> {
     let (dir, name) = split(path)?;
-    create_private_dir(&dir).map_err(io_error("create directory", &dir))?;
+    crate::private_file::create_private_dir(&dir).map_err(io_error("create directory", &dir))?;
     let mut lock_name = std::ffi::OsString::from(".");
     lock_name.push(name);
     lock_name.push(".lock");
@@ -319,39 +319,8 @@ fn split(path: &Path) -> Result<(PathBuf, &std::ffi::OsStr), UsersError> {
 /// one, so the service never reads a half-written file. The directory is
 /// created with mode 0700 when missing.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), UsersError> {
-    let (dir, name) = split(path)?;
-    create_private_dir(&dir).map_err(io_error("create directory", &dir))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp-{:016x}", rand::random::<u64>()));
-    let tmp = dir.join(tmp_name);
-    if let Err(err) = write_new_private(&tmp, bytes).and_then(|()| fs::rename(&tmp, path)) {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_error("write", path)(err));
-    }
-    // Make the rename durable; failing here loses nothing already visible.
-    if let Ok(dir) = File::open(&dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
-}
-
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
-fn write_new_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    crate::private_file::write_atomic(path, bytes)
+        .map_err(|e| io_error(e.action, &e.path)(e.source))
 }
 
 #[cfg(test)]

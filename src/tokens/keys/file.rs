@@ -14,9 +14,9 @@
 //! match), and `private_key_pkcs8` may also hold a PEM `PRIVATE KEY` block,
 //! so an operator can bring keys made with `openssl genpkey`.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{self, Read as _};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -228,60 +228,11 @@ pub(crate) fn encode(stages: &Stages) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     Ok(bytes)
 }
 
-/// Replace the file at `path` with `bytes`: written to a temporary file
-/// (mode 0600) in the same directory, flushed, then renamed over the old
-/// one, so a reader never sees a half-written key ring. The directory is
-/// created with mode 0700 when missing.
+/// Replace the key ring file atomically (see [`crate::private_file`]).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    create_private_dir(&dir).map_err(|source| KeyError::Io {
-        action: "create directory",
-        path: dir.clone(),
-        source,
-    })?;
-    let name = path.file_name().ok_or_else(|| KeyError::Io {
-        action: "write",
-        path: path.to_owned(),
-        source: io::Error::new(io::ErrorKind::InvalidInput, "not a file name"),
-    })?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".tmp-{:016x}", rand::random::<u64>()));
-    let tmp = dir.join(tmp_name);
-    let written = write_new_private(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
-    if let Err(source) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(KeyError::Io {
-            action: "write",
-            path: path.to_owned(),
-            source,
-        });
-    }
-    // Make the rename itself durable; failing here loses nothing already
-    // visible, so it is not worth failing a rotation over.
-    if let Ok(dir) = File::open(&dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
-}
-
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
-}
-
-fn write_new_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    crate::private_file::write_atomic(path, bytes).map_err(|e| KeyError::Io {
+        action: e.action,
+        path: e.path,
+        source: e.source,
+    })
 }
