@@ -107,27 +107,45 @@ async fn defaults_serve_health_and_readiness_then_stop_cleanly() {
 
 #[tokio::test]
 async fn shutdown_finishes_in_flight_requests() {
-    // A slow client: the request line is sent, the response is read after
-    // SIGTERM. The keep-alive connection must still be answered.
+    // A request that is still being handled when SIGTERM arrives: /readyz
+    // against a "Redis" that accepts connections and never answers takes
+    // about two seconds (the readiness timeout). Its answer must still
+    // arrive, and the process must then exit 0.
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let blackhole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = blackhole.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = blackhole.accept().await {
+            held.push(sock);
+        }
+    });
     let dir = tempfile::tempdir().unwrap();
-    let svc = Service::start(&["--data-dir", dir.path().to_str().unwrap()], &[]);
+    let url = format!("redis://127.0.0.1:{port}");
+    let svc = Service::start(
+        &["--data-dir", dir.path().to_str().unwrap()],
+        &[
+            ("SESSION_BRIDGE__STORE__KIND", "redis"),
+            ("SESSION_BRIDGE__STORE__REDIS__URL", &url),
+        ],
+    );
     let addr = svc.url.trim_start_matches("http://").to_owned();
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
     stream
-        .write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\n")
+        .write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
-    let pid = std::thread::spawn(move || svc.terminate());
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    stream
-        .write_all(b"Connection: close\r\n\r\n")
-        .await
-        .unwrap();
+    let started = std::time::Instant::now();
+    let exit = std::thread::spawn(move || svc.terminate());
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(pid.join().unwrap().success());
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    assert!(exit.join().unwrap().success());
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(500),
+        "the request was not in flight"
+    );
 }
 
 #[test]
