@@ -232,3 +232,16 @@ fn malformed_sessions() {
         );
     }
 }
+
+/// Found by the mutation test: a reference number with a leading zero (PHP
+/// reads it, never writes it) must be refused or come back byte for byte.
+#[test]
+fn non_canonical_reference_numbers_never_change_on_the_way_back() {
+    for input in [
+        &b"a|i:1;b|R:01;"[..],
+        b"a|i:1;b|r:01;",
+        b"a|a:1:{i:0;i:1;}b|R:002;",
+    ] {
+        check(input);
+    }
+}

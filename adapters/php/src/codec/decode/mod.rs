@@ -136,10 +136,12 @@ impl<'a> Parser<'a> {
     /// `r:<n>;` or `R:<n>;`: `n` must name a slot already taken.
     fn reference(&mut self) -> Result<(), Error> {
         let at = self.pos;
-        let (n, _) = self.unsigned()?;
+        let (n, canonical) = self.unsigned()?;
         let len = self.pos - at;
         let target = u32::try_from(n).unwrap_or(u32::MAX);
-        if target == 0 || (target > self.slots && !self.custom) {
+        // References are renumbered on encode, so only the form PHP writes
+        // (no leading zeros) can come back byte for byte: refuse the rest.
+        if !canonical || target == 0 || (target > self.slots && !self.custom) {
             return Err(Error::Decode {
                 offset: at,
                 problem: DecodeProblem::BadReference,
