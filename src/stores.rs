@@ -9,6 +9,11 @@ use session_bridge_redis::RedisStore;
 
 use crate::config::{Config, DynamoDbStoreConfig, RedisStoreConfig, StoreKind};
 
+/// How long the stores' change logs keep entries: longer than any token
+/// lives (24 h at most, plus leeway), so a revocation replica that starts
+/// cold still sees every change that can matter to a live token.
+const LOG_RETENTION: time::Duration = time::Duration::hours(25);
+
 /// The store the service runs on, as the two traits it implements.
 #[derive(Debug, Clone)]
 pub struct Stores {
@@ -71,12 +76,18 @@ impl Stores {
                             kind: kind.as_str(),
                             source,
                         })?;
-                Ok(Self::from_store(kind, store))
+                Ok(Self::from_store(
+                    kind,
+                    store.with_log_retention(LOG_RETENTION),
+                ))
             }
             StoreKind::Redis => Ok(Self::from_store(kind, open_redis(&config.store.redis)?)),
             StoreKind::DynamoDb => {
                 let (client, tables) = dynamodb_client(&config.store.dynamodb).await;
-                Ok(Self::from_store(kind, DynamoDbStore::new(client, tables)))
+                Ok(Self::from_store(
+                    kind,
+                    DynamoDbStore::new(client, tables).with_log_retention(LOG_RETENTION),
+                ))
             }
         }
     }
@@ -103,7 +114,8 @@ fn open_redis(cfg: &RedisStoreConfig) -> Result<RedisStore, OpenError> {
     let _connections = pool.connect();
     Ok(RedisStore::new(pool)
         .with_key_prefix(cfg.key_prefix.clone())
-        .with_timeout(cfg.timeout))
+        .with_timeout(cfg.timeout)
+        .with_log_retention(LOG_RETENTION))
 }
 
 /// Connections per instance: enough to pipeline a busy instance's commands

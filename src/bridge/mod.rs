@@ -21,6 +21,7 @@ pub mod layer;
 pub mod metrics;
 pub mod policy;
 pub mod rejection;
+pub mod replica;
 pub mod sessions;
 
 use std::sync::Arc;
@@ -64,6 +65,8 @@ pub struct BridgeParts {
     pub login_redirect: Option<String>,
     /// The legacy PHP app's sessions, when shared (`[legacy_php]`).
     pub legacy: Option<Arc<crate::legacy::LegacySessions>>,
+    /// A local replica of the revocation state for token checks.
+    pub replica: Option<Arc<replica::RevocationReplica>>,
 }
 
 impl BridgeParts {
@@ -89,6 +92,7 @@ impl BridgeParts {
             csrf,
             login_redirect,
             legacy: None,
+            replica: None,
         }
     }
 
@@ -97,6 +101,14 @@ impl BridgeParts {
     #[must_use]
     pub fn with_legacy(mut self, legacy: Option<Arc<crate::legacy::LegacySessions>>) -> Self {
         self.legacy = legacy;
+        self
+    }
+
+    /// Check tokens against a local replica of the revocation state (no
+    /// store round trip while it is fresh).
+    #[must_use]
+    pub fn with_replica(mut self, replica: Option<Arc<replica::RevocationReplica>>) -> Self {
+        self.replica = replica;
         self
     }
 }
@@ -352,32 +364,80 @@ impl Bridge {
         verified: &VerifiedToken,
     ) -> Result<bool, session_bridge_store::StoreError> {
         let c = &verified.claims;
-        let store = &self.inner.revocation;
-        let jti = async {
-            match &c.jti {
-                Some(id) => store.is_killed(id).await,
-                None => Ok(false),
+        let ids: Vec<&str> = [c.jti.as_deref(), c.origin_jti.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        let local = self
+            .inner
+            .replica
+            .as_ref()
+            .and_then(|r| r.token_state(&c.sub, &ids));
+        let (killed, epoch) = match local {
+            Some(state) => (state.killed, state.epoch),
+            None => {
+                let store = &self.inner.revocation;
+                let jti = async {
+                    match &c.jti {
+                        Some(id) => store.is_killed(id).await,
+                        None => Ok(false),
+                    }
+                };
+                let family = async {
+                    match &c.origin_jti {
+                        Some(id) => store.is_killed(id).await,
+                        None => Ok(false),
+                    }
+                };
+                let (jti, family, epoch) = tokio::join!(jti, family, store.epoch(&c.sub));
+                (jti? || family?, epoch?)
             }
         };
-        let family = async {
-            match &c.origin_jti {
-                Some(id) => store.is_killed(id).await,
-                None => Ok(false),
-            }
-        };
-        let (jti, family, epoch) = tokio::join!(jti, family, store.epoch(&c.sub));
-        if jti? || family? {
+        if killed {
             return Ok(true);
         }
         // `iat` has one-second resolution: a token issued in the same second
         // as a "log out everywhere" counts as issued before it (fail closed).
-        Ok(match epoch? {
+        Ok(match epoch {
             Some(epoch) => c
                 .iat
                 .or(c.auth_time)
                 .is_none_or(|iat| iat.saturating_mul(1000) <= epoch),
             None => false,
         })
+    }
+
+    /// Kill a token id (`jti` or a family's `origin_jti`) until `until`, in
+    /// the store and in the local replica.
+    pub async fn kill(
+        &self,
+        id: &str,
+        until: OffsetDateTime,
+    ) -> Result<(), session_bridge_store::StoreError> {
+        self.inner.revocation.kill(id, until).await?;
+        if let Some(replica) = &self.inner.replica {
+            replica.note(session_bridge_store::Change::Killed {
+                id: id.to_owned(),
+                expires_at: until,
+            });
+        }
+        Ok(())
+    }
+
+    /// Raise `sub`'s epoch to `at` (ms), in the store and in the replica.
+    pub async fn bump_epoch(
+        &self,
+        sub: &str,
+        at: i64,
+    ) -> Result<i64, session_bridge_store::StoreError> {
+        let epoch = self.inner.revocation.bump_epoch(sub, at).await?;
+        if let Some(replica) = &self.inner.replica {
+            replica.note(session_bridge_store::Change::Epoch {
+                user: sub.to_owned(),
+                epoch,
+            });
+        }
+        Ok(epoch)
     }
 
     /// Mint an access token for a session-authenticated identity.

@@ -68,6 +68,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// Password logins.
     pub login: LoginConfig,
+    /// The local revocation replica.
+    pub revocation: crate::bridge::replica::ReplicaConfig,
     /// The built-in users file.
     pub users: UsersConfig,
     /// The forward-auth endpoint and what upstreams are told.
@@ -95,6 +97,7 @@ impl Default for Config {
             csrf: CsrfConfig::default(),
             policy: PolicyConfig::default(),
             login: LoginConfig::default(),
+            revocation: crate::bridge::replica::ReplicaConfig::default(),
             users: UsersConfig::default(),
             forward_auth: ForwardAuthConfig::default(),
             proxy: ProxyConfig::default(),
@@ -267,6 +270,7 @@ impl Config {
         self.csrf.validate("csrf", problems);
         self.policy.validate("policy", problems);
         self.login.validate("login", &self.tokens.trust, problems);
+        self.revocation.validate("revocation", problems);
         self.users.validate("users", problems);
         self.forward_auth.validate("forward_auth", problems);
         self.proxy.validate("proxy", problems);

@@ -134,6 +134,17 @@ impl AppState {
             )),
             None => None,
         };
+        let replica = if config.revocation.replica {
+            Some(
+                crate::bridge::replica::RevocationReplica::start(
+                    Arc::clone(&stores.revocation),
+                    &config.revocation,
+                )
+                .await,
+            )
+        } else {
+            None
+        };
         let bridge = Bridge::new(
             BridgeParts::new(
                 sessions,
@@ -145,7 +156,8 @@ impl AppState {
                 csrf,
                 login_redirect,
             )
-            .with_legacy(legacy),
+            .with_legacy(legacy)
+            .with_replica(replica),
         );
         let mut generated = None;
         let passwords: Option<Arc<dyn PasswordSource>> = match config.login.source {

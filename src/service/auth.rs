@@ -411,16 +411,16 @@ pub(super) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
         return r.into_response();
     }
     let until = OffsetDateTime::now_utc() + state.max_token_ttl;
-    let revocation = state.bridge.revocation();
     if let Some(family) = &a.family
-        && let Err(err) = revocation.kill(family, until).await
+        && let Err(err) = state.bridge.kill(family, until).await
     {
         tracing::warn!(error = %crate::error_chain(&err), "logout: revocation store unavailable");
         return AuthRejection::Unavailable.into_response();
     }
     if a.identity.credential.kind != CredentialKind::Session
         && !a.identity.credential.id.is_empty()
-        && let Err(err) = revocation
+        && let Err(err) = state
+            .bridge
             .kill(
                 &a.identity.credential.id,
                 a.identity.credential.expires_at.max(until),
@@ -454,12 +454,7 @@ pub(super) async fn logout_all(State(state): State<AppState>, headers: HeaderMap
         return r.into_response();
     }
     let now = unix_ms(OffsetDateTime::now_utc());
-    if let Err(err) = state
-        .bridge
-        .revocation()
-        .bump_epoch(&a.identity.sub, now)
-        .await
-    {
+    if let Err(err) = state.bridge.bump_epoch(&a.identity.sub, now).await {
         tracing::warn!(error = %crate::error_chain(&err), "logout-all: revocation store unavailable");
         return AuthRejection::Unavailable.into_response();
     }

@@ -14,6 +14,7 @@ mod gateway;
 mod keys;
 mod legacy_php;
 mod oidc_login;
+mod replica;
 mod serve;
 mod users;
 mod verify;
