@@ -458,7 +458,9 @@ pub async fn bad_session_cookies_get_401_and_create_nothing(backend: Backend) {
     let env = Env::start(backend).await;
     let (session, _) = raw_login(&env.a.url, "alice").await;
     let before = env.session_count().await;
-    assert_eq!(before, 1);
+    // At least the login's session (a Redis database may hold sessions of an
+    // earlier run of the tests against the same harness).
+    assert!(before >= 1);
     let mut tampered = session.clone().into_bytes();
     tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
     let tampered = String::from_utf8(tampered).unwrap();
