@@ -3,6 +3,7 @@
 #
 #   ./infra/bench/load.sh                 # embedded store
 #   SB_LOAD_REDIS=redis://127.0.0.1:6390 ./infra/bench/load.sh   # Redis store
+#   SB_LOAD_REPLICA=1 ./infra/bench/load.sh  # token checks against the local revocation replica
 #   SB_LOAD_SECONDS=20 SB_LOAD_CONNECTIONS=32 ./infra/bench/load.sh
 #
 # Every case runs against the same process in the same run; figures are
@@ -35,6 +36,10 @@ if [ -n "${SB_LOAD_REDIS:-}" ]; then
   store=redis
 else
   store=embedded
+fi
+if [ "${SB_LOAD_REPLICA:-0}" = 1 ]; then
+  env_args+=(SESSION_BRIDGE__REVOCATION__REPLICA=true)
+  store="$store+replica"
 fi
 env "${env_args[@]}" "$bin" --data-dir "$dir/data" serve --listen "127.0.0.1:$port" >"$dir/out" 2>&1 &
 pid=$!
