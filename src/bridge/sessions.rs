@@ -200,13 +200,15 @@ impl Sessions {
         if record.expiry_date <= now || identity.absolute_exp <= now.unix_timestamp() {
             return Err(SessionError::Invalid);
         }
-        let epoch = self
-            .revocation
-            .epoch(&identity.sub)
-            .await
-            .map_err(unavailable)?;
-        if epoch.is_some_and(|e| identity.created_ms < e) {
-            // Logged out everywhere: this record is dead for good.
+        // The user's epoch ("log out everywhere") and the session's token
+        // family (killed by the logout of any session or token linked to it).
+        let (epoch, family_killed) = tokio::join!(
+            self.revocation.epoch(&identity.sub),
+            self.revocation.is_killed(&identity.family)
+        );
+        let epoch = epoch.map_err(unavailable)?;
+        if family_killed.map_err(unavailable)? || epoch.is_some_and(|e| identity.created_ms < e) {
+            // Logged out: this record is dead for good.
             let _ = self.store.delete(&id).await;
             return Err(SessionError::Revoked);
         }

@@ -134,6 +134,29 @@ pub async fn logout_on_one_instance_kills_the_session_and_its_tokens_everywhere(
             .send()
     };
     assert_eq!(api(&bearer).await.unwrap().status(), 200);
+    // A session linked to a token of the same family (another device, or a
+    // token turned into a session) must die with the logout too.
+    let linked = reqwest::Client::new()
+        .post(format!("{}/session", env.a.url))
+        .bearer_auth(&bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(linked.status(), 201);
+    let linked = cookie_value(&set_cookies(&linked), "sb_session").unwrap();
+    let linked_status = |url: String| {
+        reqwest::Client::new()
+            .get(url)
+            .header("cookie", format!("sb_session={linked}"))
+            .send()
+    };
+    assert_eq!(
+        linked_status(format!("{}/session", env.b.url))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     let r = browser
         .post(format!("{}/logout", env.b.url))
@@ -168,6 +191,21 @@ pub async fn logout_on_one_instance_kills_the_session_and_its_tokens_everywhere(
     }
     let r = api(&bearer).await.unwrap();
     assert_eq!(r.status(), 401);
+    assert_eq!(
+        linked_status(format!("{}/session", env.b.url))
+            .await
+            .unwrap()
+            .status(),
+        401,
+        "a linked session survived logout"
+    );
+    assert_eq!(
+        linked_status(format!("{}/legacy", env.app))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
 }
 
 pub async fn logout_everywhere_kills_only_that_users_credentials(backend: Backend) {
@@ -282,6 +320,9 @@ pub async fn route_modes_accept_what_they_should(backend: Backend) {
     let r = with_bearer("/either").await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(set_cookies(&r).is_empty());
+    // A path the app could read differently than the policy is refused.
+    let r = with_bearer("/api/..%2Flegacy").await.unwrap();
+    assert_eq!(r.status(), 400);
     // Nothing at all → 401 with a stable code.
     let r = client
         .get(format!("{}/either", env.app))
