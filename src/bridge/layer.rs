@@ -90,6 +90,9 @@ where
     S: Service<Request<B>, Response = Response, Error = Infallible>,
 {
     let (mut parts, body) = req.into_parts();
+    if super::policy::is_ambiguous(parts.uri.path()) {
+        return AuthRejection::AmbiguousPath.into_response();
+    }
     let rule = bridge
         .policy()
         .rule_for(&parts.method, parts.uri.path())

@@ -110,6 +110,27 @@ impl RoutePolicy {
     }
 }
 
+/// Whether `path` could be read as another path by the application than by
+/// the policy: dot segments, empty segments, backslashes, `;` (path
+/// parameters some servers strip), or percent-encoded `/`, `\`, `.` or `%`.
+/// Such requests are refused (400) before any rule is chosen, so the rule
+/// and the route served can never disagree.
+pub fn is_ambiguous(path: &str) -> bool {
+    if path.contains('\\') || path.contains(';') || path.contains("//") {
+        return true;
+    }
+    if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return true;
+    }
+    let lower = path.to_ascii_lowercase();
+    ["%2f", "%5c", "%2e", "%25", "%3b"]
+        .iter()
+        .any(|encoded| lower.contains(encoded))
+}
+
 /// Collapse `//` and resolve `.`/`..` segments so `/api/../legacy` cannot
 /// pick another route's rule than the one the application will serve.
 /// Percent-encoded dots and slashes are decoded first for the same reason.
@@ -203,6 +224,26 @@ mod tests {
         assert_eq!(p.rule_for(&Method::GET, "/apiary").mode, Mode::Either);
         assert_eq!(p.rule_for(&Method::GET, "/").mode, Mode::Public);
         assert_eq!(p.rule_for(&Method::GET, "/other").mode, Mode::Either);
+    }
+
+    #[test]
+    fn ambiguous_paths_are_recognised() {
+        for bad in [
+            "/admin/..%2Fpublic",
+            "/a/../b",
+            "/./a",
+            "//a",
+            "/a\\b",
+            "/public/..;/admin",
+            "/a%2fb",
+            "/a%2E%2E/b",
+            "/a%252f",
+        ] {
+            assert!(is_ambiguous(bad), "{bad}");
+        }
+        for ok in ["/", "/api/x", "/a%20b", "/legacy/page.php", "/a..b/c"] {
+            assert!(!is_ambiguous(ok), "{ok}");
+        }
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub enum AuthRejection {
     CsrfFailed,
     /// A store the check needs is unreachable.
     Unavailable,
+    /// A path the application could read differently than the policy
+    /// (dot segments, encoded slashes, …).
+    AmbiguousPath,
 }
 
 impl AuthRejection {
@@ -36,6 +39,7 @@ impl AuthRejection {
             Self::Revoked => "revoked",
             Self::CsrfFailed => "csrf_failed",
             Self::Unavailable => "unavailable",
+            Self::AmbiguousPath => "ambiguous_path",
         }
     }
 
@@ -44,6 +48,7 @@ impl AuthRejection {
         match self {
             Self::CsrfFailed => StatusCode::FORBIDDEN,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::AmbiguousPath => StatusCode::BAD_REQUEST,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
@@ -61,6 +66,9 @@ impl AuthRejection {
             Self::Revoked => "the credential was revoked",
             Self::CsrfFailed => "cross-site request refused",
             Self::Unavailable => "authentication is temporarily unavailable",
+            Self::AmbiguousPath => {
+                "the request path is ambiguous (dot segments, encoded slashes or similar)"
+            }
         }
     }
 }

@@ -72,6 +72,9 @@ pub(super) async fn verify(State(state): State<AppState>, headers: HeaderMap) ->
         Ok(o) => o,
         Err(message) => return bad_request(message),
     };
+    if crate::bridge::policy::is_ambiguous(original.uri.path()) {
+        return crate::bridge::AuthRejection::AmbiguousPath.into_response();
+    }
     let bridge = &state.bridge;
     let gateway = &state.gateway;
     tracing::debug!(

@@ -164,6 +164,9 @@ pub(super) async fn forward(State(state): State<AppState>, req: Request) -> Resp
         return error(StatusCode::NOT_FOUND, "not_found", "no such route");
     };
     let (mut parts, body) = req.into_parts();
+    if policy::is_ambiguous(parts.uri.path()) {
+        return crate::bridge::AuthRejection::AmbiguousPath.into_response();
+    }
     let normalized = policy::normalize(parts.uri.path());
     let Some(upstream) = proxy.pick(&normalized) else {
         return error(StatusCode::NOT_FOUND, "not_found", "no such route");
@@ -199,6 +202,8 @@ pub(super) async fn forward(State(state): State<AppState>, req: Request) -> Resp
     strip_hop_by_hop(headers);
     gateway.headers().strip(headers);
     headers.remove(header::AUTHORIZATION);
+    strip_spoofable(headers);
+    strip_bridge_cookies(headers, bridge.cookies());
     if let Some(a) = &allowed.authenticated {
         gateway.headers().insert(&a.identity, headers);
     }
@@ -246,6 +251,61 @@ pub(super) async fn forward(State(state): State<AppState>, req: Request) -> Resp
 }
 
 /// Remove hop-by-hop headers, including those `Connection` names.
+/// Headers a client could send to make the upstream believe another client
+/// address, host or path than the one the policy judged. `X-Forwarded-*`
+/// are then set by us.
+const SPOOFABLE: &[&str] = &[
+    "forwarded",
+    "x-real-ip",
+    "x-forwarded-port",
+    "x-forwarded-prefix",
+    "x-forwarded-server",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-uri",
+    "x-original-method",
+    "x-forwarded-uri",
+    "x-forwarded-method",
+];
+
+fn strip_spoofable(headers: &mut HeaderMap) {
+    for name in SPOOFABLE {
+        headers.remove(*name);
+    }
+}
+
+/// The bridge's own cookies (session, token, CSRF, pending OIDC login) are
+/// credentials for the bridge, not for upstreams: an upstream that saw them
+/// could act as the user at the bridge. Other cookies pass unchanged.
+fn strip_bridge_cookies(headers: &mut HeaderMap, cookies: &crate::bridge::Cookies) {
+    let ours = [
+        cookies.session_name(),
+        cookies.token_name(),
+        cookies.csrf_name(),
+        "sb_oidc",
+        "__Host-sb_oidc",
+    ];
+    let kept: Vec<String> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.is_empty())
+        .filter(|pair| {
+            let name = pair.split_once('=').map_or(*pair, |(n, _)| n).trim();
+            !ours.contains(&name)
+        })
+        .map(str::to_owned)
+        .collect();
+    headers.remove(header::COOKIE);
+    if !kept.is_empty()
+        && let Ok(value) = axum::http::HeaderValue::from_str(&kept.join("; "))
+    {
+        headers.insert(header::COOKIE, value);
+    }
+}
+
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)

@@ -121,11 +121,37 @@ pub async fn identity_policy_and_spoofing() {
         alice
             .get(format!("{base}/legacy/page"))
             .header("X-Auth-Request-User", "admin")
-            .header("Authorization", "Bearer forged"),
+            .header("Authorization", "Bearer forged")
+            .header("X-Original-URL", "/admin")
+            .header("Forwarded", "for=203.0.113.9;host=evil.example")
+            .header("X-Real-IP", "203.0.113.9"),
     )
     .await;
     assert_eq!(e["app"], "legacy");
     assert_eq!(one(&e, "x-auth-request-user"), "alice");
+    for spoofable in ["x-original-url", "forwarded", "x-real-ip"] {
+        assert!(
+            header(&e, spoofable).is_empty(),
+            "{spoofable} reached the upstream: {e}"
+        );
+    }
+    // The bridge's own cookies are credentials for the bridge only.
+    let cookies = header(&e, "cookie").join("; ");
+    for ours in ["sb_session=", "sb_token=", "sb_csrf="] {
+        assert!(
+            !cookies.contains(ours),
+            "{ours} reached the upstream: {cookies}"
+        );
+    }
+    // Paths the upstream could read differently are refused.
+    for tricky in [
+        "/legacy/..%2Fapi/data",
+        "/public/..;/legacy/page",
+        "/legacy/a%2fb",
+    ] {
+        let r = alice.get(format!("{base}{tricky}")).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{tricky}");
+    }
     assert_eq!(one(&e, "x-auth-request-sub"), env.bridge.alice_sub);
     assert_eq!(one(&e, "x-auth-request-groups"), "staff,ops");
     assert_eq!(one(&e, "x-auth-request-email"), "alice@example.test");
