@@ -1,5 +1,7 @@
 //! `[login]`: where the service's login endpoint checks passwords.
 
+use std::net::IpAddr;
+
 use serde::Deserialize;
 
 use super::cognito::CognitoLoginConfig;
@@ -30,6 +32,44 @@ pub struct LoginConfig {
     /// `[login.oidc]`: sign-in with an OpenID Connect provider (`/login/oidc`),
     /// whatever the password source.
     pub oidc: Option<OidcLoginConfig>,
+    /// Reverse proxies (CIDRs, e.g. `["127.0.0.1/32", "10.0.0.0/8"]`) whose
+    /// `X-Forwarded-For` is believed when rate-limiting logins by client
+    /// address. Empty (the default): the TCP peer is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+impl LoginConfig {
+    /// The address to rate-limit a login by: the TCP peer, or, when the peer
+    /// is a trusted proxy, the rightmost `X-Forwarded-For` address that is
+    /// not itself a trusted proxy (the leftmost entries are whatever the
+    /// client chose to send).
+    pub fn client_address(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        client_address(&self.trusted_proxies, peer, headers)
+    }
+}
+
+/// See [`LoginConfig::client_address`].
+pub(crate) fn client_address(
+    trusted_proxies: &[ipnet::IpNet],
+    peer: IpAddr,
+    headers: &axum::http::HeaderMap,
+) -> IpAddr {
+    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
+    if !trusted(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted(ip))
+        .unwrap_or(peer)
 }
 
 /// Password sources.
@@ -77,5 +117,45 @@ impl LoginConfig {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod client_address_tests {
+    use super::*;
+
+    fn headers(xff: &[&'static str]) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        for v in xff {
+            h.append("x-forwarded-for", axum::http::HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let cfg = LoginConfig {
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+            ..LoginConfig::default()
+        };
+        let proxy: IpAddr = "10.1.2.3".parse().unwrap();
+        let stranger: IpAddr = "198.51.100.7".parse().unwrap();
+        // A client behind the proxy, who also sent a forged entry.
+        let h = headers(&["1.2.3.4, 203.0.113.5"]);
+        assert_eq!(
+            cfg.client_address(proxy, &h),
+            "203.0.113.5".parse::<IpAddr>().unwrap()
+        );
+        // Two trusted hops.
+        let h = headers(&["203.0.113.5", "10.9.9.9"]);
+        assert_eq!(
+            cfg.client_address(proxy, &h),
+            "203.0.113.5".parse::<IpAddr>().unwrap()
+        );
+        // A direct client's header is ignored.
+        assert_eq!(cfg.client_address(stranger, &h), stranger);
+        // Nothing usable: the proxy itself.
+        assert_eq!(cfg.client_address(proxy, &headers(&["garbage"])), proxy);
     }
 }

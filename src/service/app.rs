@@ -39,6 +39,8 @@ pub struct AppState {
     pub max_token_ttl: std::time::Duration,
     /// Forward-auth and reverse-proxy settings.
     pub(crate) gateway: super::gateway::Gateway,
+    /// Reverse proxies whose `X-Forwarded-For` is believed for login limits.
+    pub(crate) trusted_proxies: Arc<[ipnet::IpNet]>,
     /// The demo pages' settings (`None`: the demo is off).
     pub demo: Option<Arc<super::DemoSettings>>,
 }
@@ -201,11 +203,22 @@ impl AppState {
                 metrics: metrics_handle(),
                 max_token_ttl,
                 gateway,
+                trusted_proxies: config.login.trusted_proxies.clone().into(),
                 demo: config
                     .demo_enabled()
                     .then(|| Arc::new(super::DemoSettings::new(config))),
             },
             generated,
         ))
+    }
+
+    /// The client address a login is rate-limited by (see
+    /// [`LoginConfig::client_address`](crate::login::config::LoginConfig::client_address)).
+    pub fn client_address(
+        &self,
+        peer: std::net::IpAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> std::net::IpAddr {
+        crate::login::config::client_address(&self.trusted_proxies, peer, headers)
     }
 }

@@ -168,7 +168,13 @@ pub(super) async fn login(
     }
     let password = Password::new(input.password);
     let user = match source
-        .authenticate(&input.username, &password, Attempt { client: peer.ip() })
+        .authenticate(
+            &input.username,
+            &password,
+            Attempt {
+                client: state.client_address(peer.ip(), &headers),
+            },
+        )
         .await
     {
         Ok(user) => user,
