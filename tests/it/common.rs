@@ -217,3 +217,60 @@ impl Drop for OwnRedis {
         self.stop();
     }
 }
+
+/// A browser-like client: a cookie jar, no automatic redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// moto's Cognito IdP over its JSON protocol (moto does not check request
+/// signatures; it reads the region from the credential scope). Scenario
+/// helpers live next to the tests that use them.
+pub struct Moto {
+    pub url: String,
+    pub region: String,
+    pub http: reqwest::Client,
+}
+
+impl Moto {
+    pub fn new() -> Self {
+        Self {
+            url: harness_env("SB_MOTO_URL"),
+            region: harness_env("SB_AWS_REGION"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Call `AWSCognitoIdentityProviderService.<action>`; panics on an error answer.
+    pub async fn call(&self, action: &str, body: serde_json::Value) -> serde_json::Value {
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential=test/20260101/{}/cognito-idp/aws4_request, SignedHeaders=host, Signature=00",
+            self.region
+        );
+        let resp = self
+            .http
+            .post(format!("{}/", self.url))
+            .header(
+                "X-Amz-Target",
+                format!("AWSCognitoIdentityProviderService.{action}"),
+            )
+            .header("Content-Type", "application/x-amz-json-1.1")
+            .header("Authorization", auth)
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("moto {action}: {e}"));
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(status.is_success(), "moto {action}: {status} {text}");
+        if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        }
+    }
+}

@@ -17,6 +17,7 @@ use session_bridge::service::AppState;
 use session_bridge::stores::Stores;
 use session_bridge::tokens::keys::KeyRing;
 
+pub use crate::common::{Moto, browser};
 use crate::common::{Service, harness_env};
 
 /// The public URL every instance shares (tests send it as `Origin`).
@@ -46,49 +47,7 @@ pub struct Env {
     _dir: tempfile::TempDir,
 }
 
-pub struct Moto {
-    url: String,
-    region: String,
-    http: reqwest::Client,
-}
-
 impl Moto {
-    pub fn new() -> Self {
-        Self {
-            url: harness_env("SB_MOTO_URL"),
-            region: harness_env("SB_AWS_REGION"),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    pub async fn call(&self, action: &str, body: Value) -> Value {
-        let auth = format!(
-            "AWS4-HMAC-SHA256 Credential=test/20260101/{}/cognito-idp/aws4_request, SignedHeaders=host, Signature=00",
-            self.region
-        );
-        let resp = self
-            .http
-            .post(format!("{}/", self.url))
-            .header(
-                "X-Amz-Target",
-                format!("AWSCognitoIdentityProviderService.{action}"),
-            )
-            .header("Content-Type", "application/x-amz-json-1.1")
-            .header("Authorization", auth)
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        assert!(status.is_success(), "moto {action}: {status} {text}");
-        if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap()
-        }
-    }
-
     /// A pool, an app client allowing USER_PASSWORD_AUTH, users alice and bob.
     pub async fn pool(&self, name: &str) -> (String, String) {
         let pool = self.call("CreateUserPool", json!({"PoolName": name})).await;
@@ -383,15 +342,6 @@ fn dynamodb_stores(config: &Config, moto_url: &str, region: &str) -> Stores {
         sessions: Arc::new(store.clone()),
         revocation: Arc::new(store),
     }
-}
-
-/// A browser-like client: a cookie jar, no automatic redirects.
-pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
 }
 
 /// Log `user` in through `service` with a JSON body; returns the CSRF token.

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use session_bridge::login::Password;
 use session_bridge::users::{NewUser, UserStore, UsersConfig};
 
+pub use crate::common::browser;
 use crate::common::{Service, harness_env};
 
 pub const PASSWORD: &str = "gateway-test-password-1";
@@ -130,15 +131,6 @@ impl Bridge {
         )
         .await
     }
-}
-
-/// A browser-like client: a cookie jar, no automatic redirects.
-pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
 }
 
 /// Log `user` in at `base` (the proxy, or the bridge itself).

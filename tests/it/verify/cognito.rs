@@ -1,19 +1,13 @@
 //! Tokens from a real Cognito-style IdP: moto's `cognito-idp`, driven over
 //! its JSON protocol (moto does not check request signatures).
 
-use serde_json::{Value, json};
+use serde_json::json;
 use session_bridge::tokens::verify::{
     CognitoTrust, IssuerKind, TokenUse, TokenUseSetting, TrustConfig, Verifier, VerifyConfig,
     VerifyErrorKind as K,
 };
 
-use crate::common::harness_env;
-
-struct Moto {
-    url: String,
-    region: String,
-    http: reqwest::Client,
-}
+use crate::common::Moto;
 
 /// A pool with an app client and a user, and the tokens of one login.
 struct Pool {
@@ -24,43 +18,6 @@ struct Pool {
 }
 
 impl Moto {
-    fn new() -> Self {
-        Self {
-            url: harness_env("SB_MOTO_URL"),
-            region: harness_env("SB_AWS_REGION"),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn call(&self, action: &str, body: Value) -> Value {
-        // moto reads the region from the credential scope; the signature is not checked.
-        let auth = format!(
-            "AWS4-HMAC-SHA256 Credential=test/20260101/{}/cognito-idp/aws4_request, SignedHeaders=host, Signature=00",
-            self.region
-        );
-        let resp = self
-            .http
-            .post(format!("{}/", self.url))
-            .header(
-                "X-Amz-Target",
-                format!("AWSCognitoIdentityProviderService.{action}"),
-            )
-            .header("Content-Type", "application/x-amz-json-1.1")
-            .header("Authorization", auth)
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("moto {action}: {e}"));
-        let status = resp.status();
-        let text = resp.text().await.unwrap();
-        assert!(status.is_success(), "moto {action}: {status} {text}");
-        if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap()
-        }
-    }
-
     async fn pool_with_user(&self, name: &str) -> Pool {
         let pool = self.call("CreateUserPool", json!({"PoolName": name})).await;
         let id = pool["UserPool"]["Id"].as_str().unwrap().to_owned();
