@@ -17,6 +17,11 @@ use crate::tokens::mint::Minter;
 use crate::tokens::verify::{OwnIssuer, Verifier};
 use crate::users::{BuiltinUsers, GeneratedPassword};
 
+/// OIDC login starts allowed per client address per window: far above what
+/// a person clicking "Sign in" does, far below what fills a store.
+const OIDC_STARTS_PER_WINDOW: u32 = 30;
+const OIDC_START_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Shared state of every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -41,6 +46,9 @@ pub struct AppState {
     pub(crate) gateway: super::gateway::Gateway,
     /// Reverse proxies whose `X-Forwarded-For` is believed for login limits.
     pub(crate) trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// Starts of OIDC logins per client address (each writes a pending
+    /// record to the store, so an anonymous flood must be bounded).
+    pub(crate) oidc_starts: Arc<std::sync::Mutex<crate::users::limiter::AddressLimiter>>,
     /// The demo pages' settings (`None`: the demo is off).
     pub demo: Option<Arc<super::DemoSettings>>,
 }
@@ -204,6 +212,13 @@ impl AppState {
                 max_token_ttl,
                 gateway,
                 trusted_proxies: config.login.trusted_proxies.clone().into(),
+                oidc_starts: Arc::new(std::sync::Mutex::new(
+                    crate::users::limiter::AddressLimiter::new(
+                        OIDC_STARTS_PER_WINDOW,
+                        OIDC_START_WINDOW,
+                        100_000,
+                    ),
+                )),
                 demo: config
                     .demo_enabled()
                     .then(|| Arc::new(super::DemoSettings::new(config))),

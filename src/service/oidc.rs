@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -44,7 +44,12 @@ pub(super) fn routes(state: &AppState) -> Router<AppState> {
 }
 
 /// `GET /login/oidc?next=/path`: send the browser to the provider.
-async fn start(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+async fn start(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let Some(oidc) = state.oidc.clone() else {
         return page(
             StatusCode::NOT_FOUND,
@@ -52,6 +57,23 @@ async fn start(State(state): State<AppState>, RawQuery(query): RawQuery) -> Resp
             "Single sign-on is not enabled.",
         );
     };
+    let client = state.client_address(peer.ip(), &headers);
+    let allowed = state
+        .oidc_starts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .attempt(client, std::time::Instant::now());
+    if let Err(wait) = allowed {
+        let mut response = page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-in attempts",
+            "Too many sign-in attempts from this address. Try again later.",
+        );
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return response;
+    }
     let params = parse_query(query.as_deref());
     let next = match &params {
         Some(p) => safe_next(p.get("next").map(String::as_str)),

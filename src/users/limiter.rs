@@ -16,6 +16,29 @@ use super::RateLimitConfig;
 /// "username" costs no more memory than a real one.
 const MAX_KEY_BYTES: usize = 128;
 
+/// A counter of attempts per client address alone (e.g. starts of an OIDC
+/// login, which write a pending record to the store).
+#[derive(Debug)]
+pub(crate) struct AddressLimiter(Counters<IpAddr>);
+
+impl AddressLimiter {
+    /// At most `max` attempts per address (IPv6 per /64) per `window`,
+    /// tracking at most `cap` addresses.
+    pub(crate) fn new(max: u32, window: Duration, cap: usize) -> Self {
+        Self(Counters::new(max, window, cap))
+    }
+
+    /// Count an attempt from `client`, or refuse it with how long to wait.
+    pub(crate) fn attempt(&mut self, client: IpAddr, now: Instant) -> Result<(), Duration> {
+        let key = address_key(client);
+        if let Some(wait) = self.0.blocked(&key, now) {
+            return Err(wait);
+        }
+        self.0.charge(key, now);
+        Ok(())
+    }
+}
+
 /// The two counters a login attempt is charged to.
 #[derive(Debug)]
 pub(crate) struct Limiter {

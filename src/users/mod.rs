@@ -26,7 +26,7 @@ pub mod cli;
 mod config;
 mod error;
 mod file;
-mod limiter;
+pub(crate) mod limiter;
 mod names;
 mod password;
 mod store;

@@ -387,3 +387,25 @@ async fn an_unreachable_provider_gets_a_clear_error() {
     assert!(body.contains("temporarily unavailable"), "{body}");
     assert!(!body.contains("127.0.0.1"), "internals leaked: {body}");
 }
+
+#[tokio::test]
+async fn a_flood_of_login_starts_is_limited_per_address() {
+    // Every start writes a pending record to the store: an anonymous flood
+    // must not be able to fill it.
+    let bridge = Bridge::start(&harness_env("SB_OIDC_URL"));
+    let client = browser();
+    let mut statuses = Vec::new();
+    for _ in 0..35 {
+        let r = client
+            .get(format!("{}/login/oidc", bridge.url()))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(r.headers().contains_key("retry-after"));
+        }
+    }
+    assert!(statuses[..30].iter().all(|s| *s == 303), "{statuses:?}");
+    assert!(statuses[30..].iter().all(|s| *s == 429), "{statuses:?}");
+}
