@@ -26,6 +26,19 @@ where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     R: Debug + Send + Sync + 'static,
 {
+    store_error(STORE, err)
+}
+
+/// Map an SDK error to a [`StoreError`] of the store named `store`:
+/// unreachable, timed out, throttled (after the SDK's own retries) or failing
+/// server-side → [`StoreError::Unavailable`]; anything else the service
+/// answered → [`StoreError::Backend`]. Shared by every DynamoDB-backed store
+/// of the project so they classify failures alike.
+pub fn store_error<E, R>(store: &'static str, err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    R: Debug + Send + Sync + 'static,
+{
     let unavailable = match &err {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
             true
@@ -35,12 +48,12 @@ where
     };
     if unavailable {
         StoreError::Unavailable {
-            store: STORE,
+            store,
             source: Box::new(err),
         }
     } else {
         StoreError::Backend {
-            store: STORE,
+            store,
             source: Box::new(err),
         }
     }

@@ -94,6 +94,7 @@ use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 
 pub use aws_sdk_dynamodb;
+pub use error::store_error;
 pub use session_bridge_store::StoreError;
 pub use tables::create_tables;
 

@@ -17,37 +17,13 @@ pub(super) fn decode(what: &'static str) -> Error {
     })
 }
 
-/// Error codes that mean "not now": throttled after the SDK's own retries,
-/// or a server-side failure.
-const TRANSIENT_CODES: &[&str] = &[
-    "ThrottlingException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-];
-
+/// Unreachable, timed out, throttled or failing server-side → `Unavailable`;
+/// anything else → `Backend` (the same classification as the bridge's own
+/// DynamoDB store).
 pub(super) fn sdk_error<E, R>(err: SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     R: Debug + Send + Sync + 'static,
 {
-    let unavailable = match &err {
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        SdkError::ServiceError(e) => e.err().code().is_some_and(|c| TRANSIENT_CODES.contains(&c)),
-        _ => false,
-    };
-    Error::Store(if unavailable {
-        StoreError::Unavailable {
-            store: STORE,
-            source: Box::new(err),
-        }
-    } else {
-        StoreError::Backend {
-            store: STORE,
-            source: Box::new(err),
-        }
-    })
+    Error::Store(session_bridge_dynamodb::store_error(STORE, err))
 }
