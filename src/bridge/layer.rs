@@ -13,8 +13,7 @@ use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
 use super::config::Mode;
-use super::csrf::Csrf;
-use super::{AuthRejection, Authenticated, Authn, Bridge, metrics};
+use super::{AuthRejection, Authenticated, Bridge, metrics};
 use crate::identity::{CredentialKind, Identity};
 use crate::login::AuthenticatedUser;
 
@@ -97,48 +96,21 @@ where
         .policy()
         .rule_for(&parts.method, parts.uri.path())
         .clone();
-    let authn = bridge.authenticate(&parts.headers, rule.mode).await;
-    if let Some(evaluate) = rule.evaluate {
-        let shadow = bridge.authenticate(&parts.headers, evaluate).await;
-        if shadow.accepted() != authn.accepted() {
-            metrics::shadow_disagreement(
-                &rule.name,
-                rule.mode.as_str(),
-                evaluate.as_str(),
-                authn.outcome(),
-                shadow.outcome(),
-            );
+    let allowed = match super::decision::decide(&bridge, &rule, &parts.method, &parts.headers).await
+    {
+        super::decision::Decision::Allow(allowed) => allowed,
+        super::decision::Decision::Refuse(rejection) => {
+            return refuse(&bridge, &rule, &parts, rejection);
         }
-    }
-    let credential = match &authn {
-        Authn::Authenticated(a) => a.identity.credential.kind.as_str(),
-        _ => "none",
     };
-    let authenticated = match authn {
-        Authn::Authenticated(a) => a,
-        Authn::Anonymous if rule.mode == Mode::Public => {
-            metrics::request(&rule.name, credential, "anonymous");
-            return call(&mut inner, Request::from_parts(parts, body)).await;
+    let Some(authenticated) = allowed.authenticated else {
+        // An anonymous (or stale-cookie) request to a public route.
+        let mut response = call(&mut inner, Request::from_parts(parts, body)).await;
+        if allowed.clear_cookies {
+            clear_cookies(&bridge, response.headers_mut());
         }
-        Authn::Rejected(rejection) if rule.mode == Mode::Public => {
-            // A stale cookie must not lock anyone out of a public page.
-            metrics::request(&rule.name, credential, rejection.outcome());
-            let mut response = call(&mut inner, Request::from_parts(parts, body)).await;
-            if rejection == AuthRejection::InvalidSession || rejection == AuthRejection::Revoked {
-                clear_cookies(&bridge, response.headers_mut());
-            }
-            return response;
-        }
-        Authn::Anonymous => {
-            return refuse(&bridge, &rule, &parts, AuthRejection::MissingCredential);
-        }
-        Authn::Rejected(rejection) => return refuse(&bridge, &rule, &parts, rejection),
+        return response;
     };
-    let kind = authenticated.identity.credential.kind;
-    if kind.is_cookie() && Csrf::is_unsafe(&parts.method) && !bridge.csrf().allows(&parts.headers) {
-        return refuse(&bridge, &rule, &parts, AuthRejection::CsrfFailed);
-    }
-    metrics::request(&rule.name, credential, "ok");
     parts.extensions.insert(authenticated.identity.clone());
     let mut response = call(&mut inner, Request::from_parts(parts, body)).await;
     if rule.mode == Mode::Either {

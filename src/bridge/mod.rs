@@ -17,6 +17,7 @@
 pub mod config;
 pub mod cookies;
 pub mod csrf;
+pub(crate) mod decision;
 pub mod layer;
 pub mod metrics;
 pub mod policy;

@@ -20,14 +20,15 @@ mod tokens;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::routing::any;
 
 use self::config::{ForwardAuthConfig, IdentityHeaderNames, ProxyConfig};
 use self::proxy::Proxy;
 use self::tokens::UpstreamTokens;
 use super::AppState;
-use crate::bridge::{AuthRejection, Authenticated, Authn, Bridge, Csrf, Mode, RouteRule, metrics};
+use crate::bridge::decision::{Decision, decide};
+use crate::bridge::{Authenticated, Bridge};
 use crate::identity::{CredentialKind, Identity};
 
 /// Every header whose name starts with this is stripped from proxied
@@ -112,84 +113,6 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
         router = router.fallback(proxy::forward);
     }
     router
-}
-
-/// What the route policy decided for one request.
-#[derive(Debug)]
-enum Decision {
-    /// Let it through.
-    Allow(Box<Allowed>),
-    /// Refuse it (answered by the library layer's `refuse`).
-    Refuse(AuthRejection),
-}
-
-/// A request let through.
-#[derive(Debug)]
-struct Allowed {
-    /// The identity, unless an anonymous request to a public route.
-    authenticated: Option<Authenticated>,
-    /// A stale session or revoked credential on a public route: the
-    /// response clears the bridge's cookies.
-    clear_cookies: bool,
-}
-
-/// Judge a request to `rule` with `method` and `headers` exactly as the
-/// library layer does: authenticate for the rule's mode, evaluate a shadow
-/// mode alongside, refuse cookie-authenticated unsafe methods without CSRF
-/// proof, count the request by rule × credential × outcome.
-async fn decide(
-    bridge: &Bridge,
-    rule: &RouteRule,
-    method: &Method,
-    headers: &HeaderMap,
-) -> Decision {
-    let authn = bridge.authenticate(headers, rule.mode).await;
-    if let Some(evaluate) = rule.evaluate {
-        let shadow = bridge.authenticate(headers, evaluate).await;
-        if shadow.accepted() != authn.accepted() {
-            metrics::shadow_disagreement(
-                &rule.name,
-                rule.mode.as_str(),
-                evaluate.as_str(),
-                authn.outcome(),
-                shadow.outcome(),
-            );
-        }
-    }
-    match authn {
-        Authn::Authenticated(a) => {
-            let kind = a.identity.credential.kind;
-            if kind.is_cookie() && Csrf::is_unsafe(method) && !bridge.csrf().allows(headers) {
-                // Counted by `refuse`.
-                return Decision::Refuse(AuthRejection::CsrfFailed);
-            }
-            metrics::request(&rule.name, kind.as_str(), "ok");
-            Decision::Allow(Box::new(Allowed {
-                authenticated: Some(a),
-                clear_cookies: false,
-            }))
-        }
-        Authn::Anonymous if rule.mode == Mode::Public => {
-            metrics::request(&rule.name, "none", "anonymous");
-            Decision::Allow(Box::new(Allowed {
-                authenticated: None,
-                clear_cookies: false,
-            }))
-        }
-        Authn::Rejected(rejection) if rule.mode == Mode::Public => {
-            // A stale cookie must not lock anyone out of a public page.
-            metrics::request(&rule.name, "none", rejection.outcome());
-            Decision::Allow(Box::new(Allowed {
-                authenticated: None,
-                clear_cookies: matches!(
-                    rejection,
-                    AuthRejection::InvalidSession | AuthRejection::Revoked
-                ),
-            }))
-        }
-        Authn::Anonymous => Decision::Refuse(AuthRejection::MissingCredential),
-        Authn::Rejected(rejection) => Decision::Refuse(rejection),
-    }
 }
 
 /// The identity headers' names, and how identities become header values.
