@@ -3,14 +3,11 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-/// The authenticated principal: the same for a session cookie, a token
-/// cookie or an `Authorization: Bearer` header.
-///
-/// Handlers take it as an extractor (`identity: Identity`, or
-/// `Option<Identity>` on pages that also serve anonymous users).
+/// The user: who they are, whoever vouched for them. The one type every
+/// part of the crate speaks; stored forms convert with `From`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Identity {
-    /// Stable subject id (`sub`).
+pub struct Principal {
+    /// Stable subject id (`sub`). Never empty.
     pub sub: String,
     /// Login name, when known.
     pub username: Option<String>,
@@ -18,19 +15,107 @@ pub struct Identity {
     pub groups: Vec<String>,
     /// Email address, when known.
     pub email: Option<String>,
+    /// The issuer that authenticated the user (`iss`).
+    pub issuer: String,
     /// When the user authenticated.
     #[serde(with = "time::serde::timestamp")]
     pub auth_time: OffsetDateTime,
-    /// The issuer that authenticated the user (`iss`).
-    pub issuer: String,
-    /// What proved the identity on this request.
+}
+
+impl Principal {
+    /// A principal for `sub`, vouched for by `issuer`, authenticated now.
+    pub fn new(sub: impl Into<String>, issuer: impl Into<String>) -> Self {
+        Self {
+            sub: sub.into(),
+            username: None,
+            groups: Vec::new(),
+            email: None,
+            issuer: issuer.into(),
+            auth_time: OffsetDateTime::now_utc(),
+        }
+    }
+
+    /// With a login name.
+    #[must_use]
+    pub fn with_username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into()).filter(|u: &String| !u.is_empty());
+        self
+    }
+
+    /// With groups.
+    #[must_use]
+    pub fn with_groups<I, G>(mut self, groups: I) -> Self
+    where
+        I: IntoIterator<Item = G>,
+        G: Into<String>,
+    {
+        self.groups = groups.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// With an email address.
+    #[must_use]
+    pub fn with_email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
+        self
+    }
+
+    /// Authenticated at `at` instead of now.
+    #[must_use]
+    pub fn with_auth_time(mut self, at: OffsetDateTime) -> Self {
+        self.auth_time = at;
+        self
+    }
+
+    /// Whether the subject is usable: not empty, not only whitespace.
+    pub fn has_subject(&self) -> bool {
+        !self.sub.trim().is_empty()
+    }
+
+    /// Whether the user is in `group`.
+    pub fn in_group(&self, group: &str) -> bool {
+        self.groups.iter().any(|g| g == group)
+    }
+}
+
+/// The authenticated principal and the credential that proved it on this
+/// request: the same for a session cookie, a token cookie or an
+/// `Authorization: Bearer` header.
+///
+/// Handlers take it as an extractor (`identity: Identity`, or
+/// `Option<Identity>` on pages that also serve anonymous users). The user's
+/// fields are reached through [`Deref`](std::ops::Deref) to [`Principal`]:
+/// `identity.sub`, `identity.groups`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    /// Who.
+    #[serde(flatten)]
+    pub principal: Principal,
+    /// What proved it on this request.
     pub credential: Credential,
 }
 
 impl Identity {
-    /// Whether the user is in `group`.
-    pub fn in_group(&self, group: &str) -> bool {
-        self.groups.iter().any(|g| g == group)
+    /// `principal`, proved by `credential`.
+    pub fn new(principal: Principal, credential: Credential) -> Self {
+        Self {
+            principal,
+            credential,
+        }
+    }
+}
+
+impl std::ops::Deref for Identity {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
+}
+
+impl From<Identity> for Principal {
+    fn from(identity: Identity) -> Self {
+        identity.principal
     }
 }
 
@@ -65,7 +150,8 @@ pub enum CredentialKind {
     /// A token in `Authorization: Bearer`.
     Bearer,
     /// A login the legacy PHP app recorded in its own session, by the PHP
-    /// session cookie (`[legacy_php]`, see [`crate::legacy`]).
+    /// session cookie (a [`CredentialSource`](crate::bridge::CredentialSource)
+    /// such as the PHP session bridge).
     LegacySession,
 }
 

@@ -48,19 +48,30 @@
 //!
 //! `session-bridge serve` ([`service`]) exposes the same core over HTTP for
 //! stacks that do not run Rust; see the README.
+// The core: what a library user compiles.
 pub mod bridge;
-pub mod config;
 pub mod identity;
-pub mod legacy;
-pub mod login;
 mod private_file;
-pub mod service;
-pub mod stores;
-pub mod telemetry;
+pub mod problems;
 pub mod tokens;
+
+// The service and what only it needs.
+#[cfg(feature = "service")]
+pub mod config;
+#[cfg(feature = "legacy-php")]
+pub mod legacy;
+#[cfg(feature = "service")]
+pub mod login;
+#[cfg(feature = "service")]
+pub mod service;
+#[cfg(feature = "service")]
+pub mod stores;
+#[cfg(feature = "service")]
+pub mod telemetry;
+#[cfg(feature = "service")]
 pub mod users;
 
-pub use identity::{Credential, CredentialKind, Identity};
+pub use identity::{Credential, CredentialKind, Identity, Principal};
 
 /// An error and its sources on one line, for logs (`a: b: c`).
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::Problems;
+use crate::problems::Problems;
 
 /// `[session]`: server-side sessions.
 #[derive(Debug, Clone, Deserialize)]

@@ -15,7 +15,6 @@ use tower::{Layer, Service};
 use super::config::Mode;
 use super::{AuthRejection, Authenticated, Bridge, metrics};
 use crate::identity::{CredentialKind, Identity};
-use crate::login::AuthenticatedUser;
 
 /// Authenticates every request by the bridge's route policy.
 ///
@@ -152,14 +151,7 @@ pub(crate) async fn exchange(bridge: &Bridge, a: &Authenticated, headers: &mut H
         },
         CredentialKind::TokenCookie if !a.session_cookie_present => {
             let id = &a.identity;
-            let user = AuthenticatedUser {
-                sub: id.sub.clone(),
-                username: id.username.clone().unwrap_or_default(),
-                groups: id.groups.clone(),
-                email: id.email.clone(),
-                issuer: id.issuer.clone(),
-                auth_time: id.auth_time,
-            };
+            let user = id.principal.clone();
             match bridge
                 .sessions()
                 .create(&user, Some(family.to_owned()))
@@ -178,8 +170,48 @@ pub(crate) async fn exchange(bridge: &Bridge, a: &Authenticated, headers: &mut H
                 Err(err) => tracing::warn!(error = %err, "could not link a session to a token"),
             }
         }
-        CredentialKind::LegacySession => crate::legacy::hooks::link(bridge, a, headers).await,
+        CredentialKind::LegacySession => link_source(bridge, a, family, headers).await,
         _ => {}
+    }
+}
+
+/// A login a [credential source](super::CredentialSource) proved: a bridge
+/// session and a token cookie in the source's token family, so later
+/// requests carry bridge credentials and a logout through the bridge ends
+/// all three.
+async fn link_source(bridge: &Bridge, a: &Authenticated, family: &str, headers: &mut HeaderMap) {
+    let session = match bridge
+        .sessions()
+        .create(&a.identity.principal, Some(family.to_owned()))
+        .await
+    {
+        Ok(session) => session,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not link a session to a credential source's login");
+            return;
+        }
+    };
+    let now = time::OffsetDateTime::now_utc();
+    headers.append(
+        header::SET_COOKIE,
+        bridge
+            .cookies()
+            .set_session(session.id.to_string(), session.absolute_expires_at() - now),
+    );
+    metrics::exchange("session_from_legacy");
+    match bridge.mint_for(&session.to_identity(), family) {
+        Ok(token) => {
+            headers.append(
+                header::SET_COOKIE,
+                bridge
+                    .cookies()
+                    .set_token(token.token, token.expires_at - now),
+            );
+            metrics::exchange("token_from_session");
+        }
+        Err(err) => {
+            tracing::warn!(error = %crate::error_chain(&err), "could not mint a token for a credential source's login")
+        }
     }
 }
 

@@ -14,6 +14,7 @@
 //!    session, a session linked to a token);
 //! 4. every request is counted by rule × credential × outcome ([`metrics`]).
 
+mod builder;
 pub mod config;
 pub mod cookies;
 pub mod csrf;
@@ -24,100 +25,51 @@ pub mod policy;
 pub mod rejection;
 pub mod replica;
 pub mod sessions;
+pub mod source;
 
 use std::sync::Arc;
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use session_bridge_store::RevocationStore;
 use time::OffsetDateTime;
 
+pub use builder::{BridgeBuildError, BridgeBuilder};
 pub use config::Mode;
 pub use cookies::Cookies;
 pub use csrf::Csrf;
 pub use layer::{BridgeLayer, BridgeService};
 pub use policy::{RoutePolicy, RouteRule};
 pub use rejection::AuthRejection;
+pub use replica::ReplicatedRevocation;
 pub use sessions::{LoadedSession, SessionError, Sessions};
+pub use source::CredentialSource;
 
-use crate::identity::{Credential, CredentialKind, Identity};
+use crate::identity::{Credential, CredentialKind, Identity, Principal};
 use crate::tokens::mint::{MintedToken, Minter, Subject};
 use crate::tokens::verify::{TokenUse, VerifiedToken, Verifier};
 
-/// Everything a [`Bridge`] is built from.
+/// What a [`Bridge`] holds; built by [`BridgeBuilder`].
 #[derive(Debug)]
-#[non_exhaustive]
-pub struct BridgeParts {
-    /// Sessions (store + revocation + lifetimes).
-    pub sessions: Sessions,
-    /// Epochs and killed ids.
-    pub revocation: Arc<dyn RevocationStore>,
-    /// Verifies our tokens and trusted issuers'.
-    pub verifier: Verifier,
-    /// Mints our tokens.
-    pub minter: Minter,
-    /// Cookie names and attributes.
-    pub cookies: Cookies,
-    /// Route rules.
-    pub policy: RoutePolicy,
-    /// CSRF rules.
-    pub csrf: Csrf,
-    /// Send browser navigations to this login path instead of a 401
-    /// (`None`: always 401).
-    pub login_redirect: Option<String>,
-    /// The legacy PHP app's sessions, when shared (`[legacy_php]`).
-    pub legacy: Option<Arc<crate::legacy::LegacySessions>>,
-    /// A local replica of the revocation state for token checks.
-    pub replica: Option<Arc<replica::RevocationReplica>>,
-}
-
-impl BridgeParts {
-    /// Collect the parts.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        sessions: Sessions,
-        revocation: Arc<dyn RevocationStore>,
-        verifier: Verifier,
-        minter: Minter,
-        cookies: Cookies,
-        policy: RoutePolicy,
-        csrf: Csrf,
-        login_redirect: Option<String>,
-    ) -> Self {
-        Self {
-            sessions,
-            revocation,
-            verifier,
-            minter,
-            cookies,
-            policy,
-            csrf,
-            login_redirect,
-            legacy: None,
-            replica: None,
-        }
-    }
-
-    /// Share the legacy PHP app's sessions: PHP logins authenticate, and
-    /// the service's logins and logouts reach PHP.
-    #[must_use]
-    pub fn with_legacy(mut self, legacy: Option<Arc<crate::legacy::LegacySessions>>) -> Self {
-        self.legacy = legacy;
-        self
-    }
-
-    /// Check tokens against a local replica of the revocation state (no
-    /// store round trip while it is fresh).
-    #[must_use]
-    pub fn with_replica(mut self, replica: Option<Arc<replica::RevocationReplica>>) -> Self {
-        self.replica = replica;
-        self
-    }
+struct Inner {
+    sessions: Sessions,
+    /// Epochs and killed ids for token checks (a [`ReplicatedRevocation`]
+    /// when a local replica answers them).
+    revocation: Arc<dyn RevocationStore>,
+    verifier: Verifier,
+    minter: Minter,
+    cookies: Cookies,
+    policy: RoutePolicy,
+    csrf: Csrf,
+    /// Send browser navigations to this login path instead of a 401.
+    login_redirect: Option<String>,
+    /// Other places a credential can come from, asked in order.
+    sources: source::Sources,
 }
 
 /// The shared core of the library layer and the service. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Bridge {
-    inner: Arc<BridgeParts>,
+    inner: Arc<Inner>,
 }
 
 /// What authentication found for one mode.
@@ -165,11 +117,9 @@ impl Authn {
 }
 
 impl Bridge {
-    /// Assemble a bridge.
-    pub fn new(parts: BridgeParts) -> Self {
-        Self {
-            inner: Arc::new(parts),
-        }
+    /// Start building a bridge: see [`BridgeBuilder`].
+    pub fn builder() -> BridgeBuilder {
+        BridgeBuilder::default()
     }
 
     /// Sessions.
@@ -207,9 +157,31 @@ impl Bridge {
         &self.inner.csrf
     }
 
-    /// The legacy PHP app's sessions, when shared.
-    pub fn legacy(&self) -> Option<&crate::legacy::LegacySessions> {
-        self.inner.legacy.as_deref()
+    /// The credential source of type `T`, if the bridge has one.
+    pub fn source<T: CredentialSource>(&self) -> Option<&T> {
+        self.inner.sources.get::<T>()
+    }
+
+    /// Tell every credential source that `user` logged in through the
+    /// bridge; returns the `Set-Cookie` values they want sent. Fails (503)
+    /// when a source's store is unreachable, so a user is never logged in on
+    /// one side only.
+    pub async fn sources_login(
+        &self,
+        headers: &HeaderMap,
+        user: &Principal,
+    ) -> Result<Vec<HeaderValue>, AuthRejection> {
+        self.inner.sources.on_login(headers, user).await
+    }
+
+    /// Tell every credential source that the request logs out.
+    pub async fn sources_logout(&self, headers: &HeaderMap) -> Result<(), AuthRejection> {
+        self.inner.sources.on_logout(headers).await
+    }
+
+    /// `Set-Cookie` values clearing every credential source's cookies.
+    pub fn sources_clear_cookies(&self) -> Vec<HeaderValue> {
+        self.inner.sources.clear_cookies()
     }
 
     /// Where browser navigations without a credential are sent, if anywhere.
@@ -227,8 +199,8 @@ impl Bridge {
     ///   explicit claim and is judged alone).
     ///
     /// When `session` or `either` / `public` finds no bridge credential at
-    /// all, a login the legacy PHP app recorded is tried
-    /// ([`crate::legacy`], when shared).
+    /// all, the [credential sources](CredentialSource) are asked in turn
+    /// (for example a login the legacy PHP app recorded).
     pub async fn authenticate(&self, headers: &HeaderMap, mode: Mode) -> Authn {
         let bearer = bearer(headers);
         let token_cookie = cookies::read(headers, self.inner.cookies.token_name());
@@ -243,7 +215,7 @@ impl Bridge {
         match mode {
             Mode::Session => match session_cookie {
                 Some(cookie) => self.by_session(cookie).await,
-                None => self.by_legacy(headers).await,
+                None => self.by_sources(headers).await,
             },
             Mode::Token => match (bearer, token_cookie) {
                 (Some(token), _) => self.by_token(token, CredentialKind::Bearer).await,
@@ -269,7 +241,7 @@ impl Bridge {
                 }
                 match session_cookie {
                     Some(cookie) => self.by_session(cookie).await,
-                    None => self.by_legacy(headers).await,
+                    None => self.by_sources(headers).await,
                 }
             }
         }
@@ -292,15 +264,12 @@ impl Bridge {
         }
     }
 
-    /// No bridge credential: a login the PHP app recorded, if shared.
-    async fn by_legacy(&self, headers: &HeaderMap) -> Authn {
-        match &self.inner.legacy {
-            Some(php) => {
-                php.authenticate(headers, self.inner.revocation.as_ref())
-                    .await
-            }
-            None => Authn::Anonymous,
-        }
+    /// No bridge credential: ask the other credential sources in turn.
+    async fn by_sources(&self, headers: &HeaderMap) -> Authn {
+        self.inner
+            .sources
+            .authenticate(headers, self.inner.sessions.revocation())
+            .await
     }
 
     async fn by_token(&self, token: &str, kind: CredentialKind) -> Authn {
@@ -339,12 +308,14 @@ impl Bridge {
             .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok());
         Authn::Authenticated(Authenticated {
             identity: Identity {
-                sub: c.sub,
-                username: c.username,
-                groups: c.groups,
-                email: c.email,
-                auth_time: auth_time.unwrap_or(OffsetDateTime::UNIX_EPOCH),
-                issuer: c.iss,
+                principal: Principal {
+                    sub: c.sub,
+                    username: c.username,
+                    groups: c.groups,
+                    email: c.email,
+                    auth_time: auth_time.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                    issuer: c.iss,
+                },
                 credential: Credential {
                     kind,
                     id: c.jti.unwrap_or_default(),
@@ -359,47 +330,31 @@ impl Bridge {
     }
 
     /// Killed `jti` or `origin_jti`, or issued before the user's epoch. The
-    /// three lookups run concurrently.
+    /// three lookups run concurrently (locally when the revocation store is
+    /// a [`ReplicatedRevocation`]).
     async fn token_revoked(
         &self,
         verified: &VerifiedToken,
     ) -> Result<bool, session_bridge_store::StoreError> {
         let c = &verified.claims;
-        let ids: Vec<&str> = [c.jti.as_deref(), c.origin_jti.as_deref()]
-            .into_iter()
-            .flatten()
-            .collect();
-        let local = self
-            .inner
-            .replica
-            .as_ref()
-            .and_then(|r| r.token_state(&c.sub, &ids));
-        let (killed, epoch) = match local {
-            Some(state) => (state.killed, state.epoch),
-            None => {
-                let store = &self.inner.revocation;
-                let jti = async {
-                    match &c.jti {
-                        Some(id) => store.is_killed(id).await,
-                        None => Ok(false),
-                    }
-                };
-                let family = async {
-                    match &c.origin_jti {
-                        Some(id) => store.is_killed(id).await,
-                        None => Ok(false),
-                    }
-                };
-                let (jti, family, epoch) = tokio::join!(jti, family, store.epoch(&c.sub));
-                (jti? || family?, epoch?)
+        let store = &self.inner.revocation;
+        let killed = |id: &Option<String>| {
+            let id = id.clone();
+            async move {
+                match id {
+                    Some(id) => store.is_killed(&id).await,
+                    None => Ok(false),
+                }
             }
         };
-        if killed {
+        let (jti, family, epoch) =
+            tokio::join!(killed(&c.jti), killed(&c.origin_jti), store.epoch(&c.sub));
+        if jti? || family? {
             return Ok(true);
         }
         // `iat` has one-second resolution: a token issued in the same second
         // as a "log out everywhere" counts as issued before it (fail closed).
-        Ok(match epoch {
+        Ok(match epoch? {
             Some(epoch) => c
                 .iat
                 .or(c.auth_time)
@@ -408,37 +363,22 @@ impl Bridge {
         })
     }
 
-    /// Kill a token id (`jti` or a family's `origin_jti`) until `until`, in
-    /// the store and in the local replica.
+    /// Kill a token id (`jti` or a family's `origin_jti`) until `until`.
     pub async fn kill(
         &self,
         id: &str,
         until: OffsetDateTime,
     ) -> Result<(), session_bridge_store::StoreError> {
-        self.inner.revocation.kill(id, until).await?;
-        if let Some(replica) = &self.inner.replica {
-            replica.note(session_bridge_store::Change::Killed {
-                id: id.to_owned(),
-                expires_at: until,
-            });
-        }
-        Ok(())
+        self.inner.revocation.kill(id, until).await
     }
 
-    /// Raise `sub`'s epoch to `at` (ms), in the store and in the replica.
+    /// Raise `sub`'s epoch to `at` (ms).
     pub async fn bump_epoch(
         &self,
         sub: &str,
         at: i64,
     ) -> Result<i64, session_bridge_store::StoreError> {
-        let epoch = self.inner.revocation.bump_epoch(sub, at).await?;
-        if let Some(replica) = &self.inner.replica {
-            replica.note(session_bridge_store::Change::Epoch {
-                user: sub.to_owned(),
-                epoch,
-            });
-        }
-        Ok(epoch)
+        self.inner.revocation.bump_epoch(sub, at).await
     }
 
     /// Mint an access token for a session-authenticated identity.

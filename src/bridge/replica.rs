@@ -24,7 +24,7 @@ use serde::Deserialize;
 use session_bridge_store::{Change, Cursor, Epoch, RevocationStore, StoreError};
 use time::OffsetDateTime;
 
-use crate::config::Problems;
+use crate::problems::Problems;
 
 /// `[revocation]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -211,6 +211,105 @@ impl RevocationReplica {
     }
 }
 
+/// A [`RevocationStore`] that answers reads from a [`RevocationReplica`]
+/// while it is fresh and from the store behind it otherwise, and applies its
+/// own writes to both. Like tower-sessions' `CachingSessionStore`, it is
+/// itself a store, so callers never branch on whether a replica exists.
+///
+/// Meant for token checks (see the module docs for why sessions keep asking
+/// the store).
+///
+/// ```no_run
+/// # async fn demo() {
+/// use std::sync::Arc;
+/// use session_bridge::bridge::replica::{ReplicaConfig, ReplicatedRevocation};
+/// use session_bridge_store::{MemoryStore, RevocationStore};
+///
+/// let store: Arc<dyn RevocationStore> = Arc::new(MemoryStore::default());
+/// let revocation = ReplicatedRevocation::start(store, &ReplicaConfig::default()).await;
+/// assert!(!revocation.is_killed("some-jti").await.unwrap());
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct ReplicatedRevocation {
+    replica: Arc<RevocationReplica>,
+}
+
+impl ReplicatedRevocation {
+    /// Start a replica of `store` (see [`RevocationReplica::start`]) and
+    /// wrap it.
+    pub async fn start(store: Arc<dyn RevocationStore>, cfg: &ReplicaConfig) -> Self {
+        Self {
+            replica: RevocationReplica::start(store, cfg).await,
+        }
+    }
+
+    /// The replica behind this store.
+    pub fn replica(&self) -> &Arc<RevocationReplica> {
+        &self.replica
+    }
+
+    fn fresh(&self) -> Option<RwLockReadGuard<'_, State>> {
+        let state = self.replica.read();
+        state
+            .synced_at
+            .is_some_and(|t| t.elapsed() <= self.replica.max_staleness)
+            .then_some(state)
+    }
+}
+
+#[async_trait::async_trait]
+impl RevocationStore for ReplicatedRevocation {
+    async fn epoch(&self, user: &str) -> session_bridge_store::StoreResult<Option<Epoch>> {
+        if let Some(state) = self.fresh() {
+            return Ok(state.epochs.get(user).copied());
+        }
+        self.replica.store.epoch(user).await
+    }
+
+    async fn bump_epoch(&self, user: &str, to: Epoch) -> session_bridge_store::StoreResult<Epoch> {
+        let epoch = self.replica.store.bump_epoch(user, to).await?;
+        self.replica.note(Change::Epoch {
+            user: user.to_owned(),
+            epoch,
+        });
+        Ok(epoch)
+    }
+
+    async fn kill(
+        &self,
+        id: &str,
+        expires_at: OffsetDateTime,
+    ) -> session_bridge_store::StoreResult<()> {
+        self.replica.store.kill(id, expires_at).await?;
+        self.replica.note(Change::Killed {
+            id: id.to_owned(),
+            expires_at,
+        });
+        Ok(())
+    }
+
+    async fn is_killed(&self, id: &str) -> session_bridge_store::StoreResult<bool> {
+        if let Some(state) = self.fresh() {
+            let now = OffsetDateTime::now_utc();
+            return Ok(state.killed.get(id).is_some_and(|until| *until > now));
+        }
+        self.replica.store.is_killed(id).await
+    }
+
+    async fn changes_since(
+        &self,
+        since: Cursor,
+        limit: usize,
+    ) -> session_bridge_store::StoreResult<session_bridge_store::ChangeBatch> {
+        self.replica.store.changes_since(since, limit).await
+    }
+
+    async fn ping(&self) -> session_bridge_store::StoreResult<()> {
+        self.replica.store.ping().await
+    }
+}
+
 fn apply(state: &mut State, change: Change) {
     match change {
         Change::Epoch { user, epoch } => {
@@ -328,6 +427,32 @@ mod tests {
         async fn ping(&self) -> session_bridge_store::StoreResult<()> {
             Err(StoreError::InvalidArgument("down"))
         }
+    }
+
+    #[tokio::test]
+    async fn the_wrapper_answers_from_the_replica_and_writes_through() {
+        let store = MemoryStore::default();
+        let wrapped = ReplicatedRevocation::start(Arc::new(store.clone()), &cfg()).await;
+        let until = OffsetDateTime::now_utc() + time::Duration::minutes(5);
+        wrapped.kill("jti-1", until).await.unwrap();
+        wrapped.bump_epoch("alice", 5_000).await.unwrap();
+        // Written through to the store...
+        assert!(store.is_killed("jti-1").await.unwrap());
+        assert_eq!(store.epoch("alice").await.unwrap(), Some(5_000));
+        // ...and answered locally before any poll.
+        assert!(wrapped.is_killed("jti-1").await.unwrap());
+        assert_eq!(wrapped.epoch("alice").await.unwrap(), Some(5_000));
+        // Another instance's write arrives with the next poll.
+        store.kill("jti-2", until).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(wrapped.is_killed("jti-2").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_stale_wrapper_asks_the_store_and_fails_closed() {
+        let wrapped = ReplicatedRevocation::start(Arc::new(Down), &cfg()).await;
+        assert!(wrapped.is_killed("x").await.is_err());
+        assert!(wrapped.epoch("alice").await.is_err());
     }
 
     #[tokio::test]

@@ -15,8 +15,8 @@ use session_bridge_store::{Id, Record, RevocationStore, SessionStore};
 use time::OffsetDateTime;
 
 use super::config::SessionConfig;
+use crate::identity::Principal;
 use crate::identity::{Credential, CredentialKind, Identity};
-use crate::login::AuthenticatedUser;
 
 /// Key of the bridge's identity in a session record.
 pub const IDENTITY_KEY: &str = "bridge.identity";
@@ -69,13 +69,15 @@ impl LoadedSession {
     pub fn to_identity(&self) -> Identity {
         let s = &self.identity;
         Identity {
-            sub: s.sub.clone(),
-            username: s.username.clone(),
-            groups: s.groups.clone(),
-            email: s.email.clone(),
-            auth_time: OffsetDateTime::from_unix_timestamp(s.auth_time)
-                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
-            issuer: s.iss.clone(),
+            principal: Principal {
+                sub: s.sub.clone(),
+                username: s.username.clone(),
+                groups: s.groups.clone(),
+                email: s.email.clone(),
+                auth_time: OffsetDateTime::from_unix_timestamp(s.auth_time)
+                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                issuer: s.iss.clone(),
+            },
             credential: Credential {
                 kind: CredentialKind::Session,
                 id: s.family.clone(),
@@ -129,6 +131,12 @@ impl Sessions {
         }
     }
 
+    /// The revocation state sessions are checked against (always the
+    /// store itself: sessions outlive a replica's change log).
+    pub fn revocation(&self) -> &dyn RevocationStore {
+        self.revocation.as_ref()
+    }
+
     /// The absolute session lifetime.
     pub fn absolute_ttl(&self) -> Duration {
         self.absolute
@@ -139,7 +147,7 @@ impl Sessions {
     /// `None`.
     pub async fn create(
         &self,
-        user: &AuthenticatedUser,
+        user: &Principal,
         family: Option<String>,
     ) -> Result<LoadedSession, SessionError> {
         let now = OffsetDateTime::now_utc();
@@ -153,7 +161,7 @@ impl Sessions {
         let expires_at = (now + self.idle).min(absolute);
         let identity = SessionIdentity {
             sub: user.sub.clone(),
-            username: Some(user.username.clone()).filter(|u| !u.is_empty()),
+            username: user.username.clone(),
             groups: user.groups.clone(),
             email: user.email.clone(),
             iss: user.issuer.clone(),

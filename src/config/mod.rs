@@ -12,7 +12,6 @@
 //! Unknown keys are errors, and every invalid setting is reported with its
 //! dotted key before the service listens.
 
-mod problems;
 mod store;
 
 use std::net::SocketAddr;
@@ -29,7 +28,7 @@ use crate::service::{ForwardAuthConfig, ProxyConfig};
 use crate::tokens::config::TokensConfig;
 use crate::users::UsersConfig;
 
-pub use problems::{Problem, Problems};
+pub use crate::problems::{Problem, Problems};
 pub use store::{
     DynamoDbStoreConfig, EmbeddedStoreConfig, RedisStoreConfig, StoreConfig, StoreKind,
 };

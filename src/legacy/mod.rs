@@ -45,9 +45,9 @@ use time::OffsetDateTime;
 pub use config::{LegacyPhpConfig, LegacyStoreKind, LoginMappingConfig, PhpFormat};
 
 use crate::bridge::sessions::unix_ms;
-use crate::bridge::{AuthRejection, Authenticated, Authn, cookies};
+use crate::bridge::{AuthRejection, Authenticated, Authn, Bridge, CredentialSource, cookies};
 use crate::config::Config;
-use crate::identity::{Credential, CredentialKind, Identity};
+use crate::identity::{Credential, CredentialKind, Identity, Principal};
 
 /// Why the PHP session store could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -310,13 +310,15 @@ impl LegacySessions {
         let now = OffsetDateTime::now_utc();
         Authn::Authenticated(Authenticated {
             identity: Identity {
-                sub: identity.sub,
-                username: identity.username,
-                groups: identity.groups,
-                email: None,
-                auth_time: OffsetDateTime::from_unix_timestamp(auth_time)
-                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
-                issuer: identity.iss,
+                principal: Principal {
+                    sub: identity.sub,
+                    username: identity.username,
+                    groups: identity.groups,
+                    email: None,
+                    auth_time: OffsetDateTime::from_unix_timestamp(auth_time)
+                        .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                    issuer: identity.iss,
+                },
                 credential: Credential {
                     kind: CredentialKind::LegacySession,
                     id: family.clone(),
@@ -467,6 +469,67 @@ async fn first_seen(epoch: Option<i64>) -> i64 {
         .await;
     }
     OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// The PHP app's sessions as one more place a credential can come from:
+/// a login PHP recorded authenticates, and the bridge's logins and logouts
+/// reach PHP.
+#[async_trait::async_trait]
+impl CredentialSource for LegacySessions {
+    fn name(&self) -> &'static str {
+        "legacy_php"
+    }
+
+    async fn authenticate(&self, headers: &HeaderMap, revocation: &dyn RevocationStore) -> Authn {
+        LegacySessions::authenticate(self, headers, revocation).await
+    }
+
+    async fn on_login(
+        &self,
+        headers: &HeaderMap,
+        user: &Principal,
+    ) -> Result<Vec<HeaderValue>, AuthRejection> {
+        match self.start(headers, &BridgeIdentity::from(user)).await {
+            Ok(id) => Ok(vec![self.set_cookie(&id)]),
+            Err(err) => {
+                tracing::warn!(error = %crate::error_chain(&err), "login failed: PHP session store unavailable");
+                Err(AuthRejection::Unavailable)
+            }
+        }
+    }
+
+    async fn on_logout(&self, headers: &HeaderMap) -> Result<(), AuthRejection> {
+        match self.end(headers).await {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                tracing::warn!(error = %crate::error_chain(&err), "logout failed: could not delete the PHP session");
+                Err(AuthRejection::Unavailable)
+            }
+        }
+    }
+
+    fn clear_cookies(&self) -> Vec<HeaderValue> {
+        vec![self.clear_cookie()]
+    }
+}
+
+impl From<&Principal> for BridgeIdentity {
+    fn from(user: &Principal) -> Self {
+        Self {
+            sub: user.sub.clone(),
+            username: user.username.clone(),
+            groups: user.groups.clone(),
+            auth_time: Some(user.auth_time.unix_timestamp()),
+            iss: user.issuer.clone(),
+        }
+    }
+}
+
+impl Bridge {
+    /// The legacy PHP app's sessions, when the bridge shares them.
+    pub fn legacy(&self) -> Option<&LegacySessions> {
+        self.source::<LegacySessions>()
+    }
 }
 
 #[cfg(test)]

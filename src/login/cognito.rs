@@ -269,7 +269,7 @@ impl PasswordSource for CognitoPasswordSource {
             })?;
         let c = verified.claims;
         Ok(AuthenticatedUser {
-            username: c.username.clone().unwrap_or_else(|| username.to_owned()),
+            username: c.username.clone().or_else(|| Some(username.to_owned())),
             sub: c.sub,
             groups: c.groups,
             email: c.email,

@@ -13,7 +13,6 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 /// A password as typed by the user: zeroized on drop, never printed.
@@ -45,23 +44,8 @@ pub struct Attempt {
     pub client: IpAddr,
 }
 
-/// A user whose credentials were accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthenticatedUser {
-    /// Stable subject id.
-    pub sub: String,
-    /// Login name.
-    pub username: String,
-    /// Group names.
-    pub groups: Vec<String>,
-    /// Email address, when the source knows it.
-    pub email: Option<String>,
-    /// The issuer that vouched for the user (our own public URL for the
-    /// built-in source, the user pool's issuer for Cognito).
-    pub issuer: String,
-    /// When the user authenticated.
-    pub auth_time: OffsetDateTime,
-}
+/// A user whose credentials were accepted: the crate's one principal type.
+pub use crate::identity::Principal as AuthenticatedUser;
 
 /// Why a login was refused. Clients see only the kind (and `Retry-After`);
 /// sources keep details in their logs.

@@ -4,8 +4,8 @@ use std::sync::{Arc, OnceLock};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+use crate::bridge::Bridge;
 use crate::bridge::config::Unauthenticated;
-use crate::bridge::{Bridge, BridgeParts, Cookies, Csrf, RoutePolicy, Sessions};
 use crate::config::Config;
 use crate::login::PasswordSource;
 use crate::login::cognito::CognitoPasswordSource;
@@ -13,7 +13,6 @@ use crate::login::config::LoginSourceKind;
 use crate::login::oidc::OidcLogin;
 use crate::stores::Stores;
 use crate::tokens::keys::KeyRing;
-use crate::tokens::mint::Minter;
 use crate::tokens::verify::{OwnIssuer, Verifier};
 use crate::users::{BuiltinUsers, GeneratedPassword};
 
@@ -75,6 +74,9 @@ pub enum BuildError {
     /// The legacy PHP session store could not be set up.
     #[error(transparent)]
     Legacy(#[from] crate::legacy::LegacyError),
+    /// The bridge refused its options.
+    #[error(transparent)]
+    Bridge(#[from] crate::bridge::BridgeBuildError),
 }
 
 /// The process-wide Prometheus recorder: the `metrics` facade is global, so
@@ -115,60 +117,47 @@ impl AppState {
             Some(cfg) => Some(Arc::new(OidcLogin::new(cfg, &issuer, verifier.clone())?)),
             None => None,
         };
-        let minter = Minter::new(Arc::clone(&keys), issuer.clone(), &config.tokens);
-        let secure = config.secure_cookies();
-        let cookies = Cookies::new(&config.cookies, secure);
-        let own_origin = url::Url::parse(&issuer)
-            .map(|u| crate::bridge::csrf::origin_of(&u))
-            .unwrap_or_default();
-        let csrf_header = axum::http::HeaderName::from_bytes(config.csrf.header.as_bytes())
-            .unwrap_or(axum::http::HeaderName::from_static("x-csrf-token"));
-        let csrf = Csrf::new(
-            own_origin,
-            &config.csrf.trusted_origins,
-            csrf_header,
-            cookies.csrf_name().to_owned(),
-        );
-        let sessions = Sessions::new(
-            Arc::clone(&stores.sessions),
-            Arc::clone(&stores.revocation),
-            &config.session,
-        );
-        let login_redirect = match config.policy.unauthenticated {
-            Unauthenticated::Redirect => Some(config.policy.login_path.clone()),
-            Unauthenticated::Json => None,
-        };
-        let legacy = match &config.legacy_php {
-            Some(php) => Some(Arc::new(
-                crate::legacy::LegacySessions::open(php, config).await?,
-            )),
-            None => None,
-        };
-        let replica = if config.revocation.replica {
-            Some(
-                crate::bridge::replica::RevocationReplica::start(
-                    Arc::clone(&stores.revocation),
-                    &config.revocation,
-                )
-                .await,
-            )
-        } else {
-            None
-        };
-        let bridge = Bridge::new(
-            BridgeParts::new(
-                sessions,
+        let t = &config.tokens;
+        let c = &config.cookies;
+        let mut builder = Bridge::builder()
+            .stores(Arc::clone(&stores.sessions), Arc::clone(&stores.revocation))
+            .keys(Arc::clone(&keys))
+            .issuer(issuer.clone())
+            .client_id(t.client_id.clone())
+            .access_ttl(t.access_ttl)
+            .id_ttl(t.id_ttl)
+            .scope(t.scope.clone())
+            .leeway(t.verify.leeway)
+            .verifier(verifier.clone())
+            .session_ttl(config.session.idle_ttl, config.session.absolute_ttl)
+            .secure_cookies(config.secure_cookies())
+            .cookie_names(&c.session_name, &c.token_name, &c.csrf_name)
+            .token_cookie_same_site(c.token_same_site)
+            .csrf_header(config.csrf.header.clone())
+            .default_mode(config.policy.default);
+        for origin in &config.csrf.trusted_origins {
+            builder = builder.trusted_origin(origin.clone());
+        }
+        for rule in &config.policy.routes {
+            builder = builder.rule(rule.clone());
+        }
+        if config.policy.unauthenticated == Unauthenticated::Redirect {
+            builder = builder.login_redirect(config.policy.login_path.clone());
+        }
+        if let Some(php) = &config.legacy_php {
+            let php = crate::legacy::LegacySessions::open(php, config).await?;
+            builder = builder.credential_source(Arc::new(php));
+        }
+        if config.revocation.replica {
+            let replicated = crate::bridge::ReplicatedRevocation::start(
                 Arc::clone(&stores.revocation),
-                verifier.clone(),
-                minter,
-                cookies,
-                RoutePolicy::new(&config.policy),
-                csrf,
-                login_redirect,
+                &config.revocation,
             )
-            .with_legacy(legacy)
-            .with_replica(replica),
-        );
+            .await;
+            builder = builder.token_revocation(Arc::new(replicated));
+        }
+        let bridge = builder.build()?;
+        let secure = bridge.cookies().secure();
         let mut generated = None;
         let passwords: Option<Arc<dyn PasswordSource>> = match config.login.source {
             LoginSourceKind::None => None,

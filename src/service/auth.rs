@@ -244,7 +244,7 @@ pub(super) async fn login(
                 .into_response()
             };
             started.set_cookies(&state, response.headers_mut(), true);
-            if let Some(cookie) = php {
+            for cookie in php {
                 response.headers_mut().append(header::SET_COOKIE, cookie);
             }
             response
@@ -367,7 +367,7 @@ fn logged_out(state: &AppState, headers: &HeaderMap) -> Response {
     for cookie in state.bridge.cookies().clear_all() {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
-    if let Some(cookie) = crate::legacy::hooks::clear_cookie(&state.bridge) {
+    for cookie in crate::legacy::hooks::clear_cookie(&state.bridge) {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
@@ -560,14 +560,7 @@ pub(super) async fn session_from_token(
         Authn::Rejected(r) => return r.into_response(),
     };
     let id = &a.identity;
-    let user = AuthenticatedUser {
-        sub: id.sub.clone(),
-        username: id.username.clone().unwrap_or_default(),
-        groups: id.groups.clone(),
-        email: id.email.clone(),
-        issuer: id.issuer.clone(),
-        auth_time: id.auth_time,
-    };
+    let user = id.principal.clone();
     match start_session(&state, &user, a.family.clone()).await {
         Ok(started) => {
             crate::bridge::metrics::exchange("session_from_token");

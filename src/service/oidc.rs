@@ -206,7 +206,7 @@ async fn finish(
                 HeaderValue::from_str(&pending.next).unwrap_or(HeaderValue::from_static("/"));
             response.headers_mut().insert(header::LOCATION, location);
             started.set_cookies(state, response.headers_mut(), true);
-            if let Some(cookie) = php {
+            for cookie in php {
                 response.headers_mut().append(header::SET_COOKIE, cookie);
             }
             response

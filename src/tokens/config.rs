@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::Problems;
+use crate::problems::Problems;
 use crate::tokens::verify::{TrustConfig, VerifyConfig};
 
 /// Shortest token lifetime accepted: below this, clock skew between hosts

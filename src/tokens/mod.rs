@@ -14,6 +14,7 @@
 //! - [`cli`]: `session-bridge keys …` and `session-bridge token …`.
 //! - [`config`]: the `[tokens]` section of the configuration.
 
+#[cfg(feature = "service")]
 pub mod cli;
 pub mod config;
 pub mod keys;

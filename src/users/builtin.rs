@@ -275,7 +275,7 @@ impl PasswordSource for BuiltinUsers {
                     .succeeded(username, attempt.client, Instant::now());
                 Ok(AuthenticatedUser {
                     sub: user.sub,
-                    username: user.username,
+                    username: Some(user.username).filter(|u| !u.is_empty()),
                     groups: user.groups,
                     email: user.email,
                     issuer: self.inner.issuer.clone(),
@@ -323,7 +323,7 @@ mod tests {
             .authenticate("dev", &pw(generated.expose()), attempt("192.0.2.1"))
             .await
             .unwrap();
-        assert_eq!(user.username, "dev");
+        assert_eq!(user.username.as_deref(), Some("dev"));
         assert_eq!(user.groups, ["dev"]);
         assert_eq!(user.issuer, ISSUER);
         // A restart finds the file: no new user, no password shown again.

@@ -85,7 +85,10 @@ async fn users_survive_a_restart_and_cli_changes_apply_without_one() {
         .await
         .unwrap();
     assert_eq!(
-        (user.sub.as_str(), user.username.as_str()),
+        (
+            user.sub.as_str(),
+            user.username.as_deref().unwrap_or_default()
+        ),
         (alice.sub.as_str(), "alice")
     );
     assert!(matches!(

@@ -22,9 +22,6 @@ const KILLED: TableDefinition<&str, i64> = TableDefinition::new("killed");
 /// (time in ms, sequence) → MessagePack `Change`.
 const LOG: TableDefinition<(i64, u64), &[u8]> = TableDefinition::new("changes");
 
-/// How long the change log keeps entries unless configured otherwise.
-pub const DEFAULT_LOG_RETENTION: time::Duration = time::Duration::days(1);
-
 /// Sessions and revocation state in one [redb] file on local disk.
 ///
 /// The default store of `session-bridge serve`: durable across restarts
@@ -93,7 +90,7 @@ impl EmbeddedStore {
         Ok(Self {
             db: Arc::new(db),
             path: Arc::new(path),
-            log_retention: DEFAULT_LOG_RETENTION,
+            log_retention: crate::DEFAULT_LOG_RETENTION,
         })
     }
 

@@ -25,18 +25,23 @@
 //!
 //! [redb]: https://docs.rs/redb
 
+#[cfg(feature = "embedded")]
 mod embedded;
 mod error;
 mod memory;
 mod revocation;
 
-pub use embedded::{DEFAULT_LOG_RETENTION, EmbeddedStore};
+#[cfg(feature = "embedded")]
+pub use embedded::EmbeddedStore;
 pub use error::{BoxError, StoreError, StoreResult};
 pub use memory::MemoryStore;
 pub use revocation::{Change, ChangeBatch, Cursor, Epoch, RevocationStore};
 pub use tower_sessions_core::{self, SessionStore, session::Id, session::Record};
 
 /// Current wall-clock time, truncated to whole seconds as stored records are.
+/// How long a store's change log keeps entries unless configured otherwise.
+pub const DEFAULT_LOG_RETENTION: time::Duration = time::Duration::days(1);
+
 pub(crate) fn now() -> time::OffsetDateTime {
     time::OffsetDateTime::now_utc()
 }

@@ -7,6 +7,7 @@ mod memory {
     session_bridge_conformance::conformance_tests!(MemoryStore::default());
 }
 
+#[cfg(feature = "embedded")]
 mod embedded {
     use session_bridge_store::EmbeddedStore;
 

@@ -78,7 +78,7 @@ pub(super) fn user_from(
     };
     Ok(AuthenticatedUser {
         sub: claims.sub.clone(),
-        username,
+        username: Some(username),
         groups,
         email: claims.email.clone().or_else(|| info_text("email")),
         issuer: claims.iss.clone(),
@@ -167,7 +167,10 @@ mod tests {
         let c = claims();
         let r = raw(serde_json::json!({"preferred_username": "alice"}));
         let u = user_from(&c, &r, None).unwrap();
-        assert_eq!((u.sub.as_str(), u.username.as_str()), ("u-1", "alice"));
+        assert_eq!(
+            (u.sub.as_str(), u.username.as_deref()),
+            ("u-1", Some("alice"))
+        );
         assert_eq!(u.groups, ["users"]);
         assert_eq!(u.email.as_deref(), Some("u@example.test"));
         assert_eq!(u.issuer, ISS);
@@ -176,8 +179,9 @@ mod tests {
         assert_eq!(
             user_from(&c, &raw(serde_json::json!({})), None)
                 .unwrap()
-                .username,
-            "u-1"
+                .username
+                .as_deref(),
+            Some("u-1")
         );
 
         // Claims the ID token lacks come from userinfo; its own win.
@@ -189,12 +193,15 @@ mod tests {
             "groups": ["admins", 7],
         }));
         let u = user_from(&bare, &raw(serde_json::json!({})), Some(&info)).unwrap();
-        assert_eq!(u.username, "bob");
+        assert_eq!(u.username.as_deref(), Some("bob"));
         assert_eq!(u.groups, ["admins"]);
         assert_eq!(u.email.as_deref(), Some("b@example.test"));
         let u = user_from(&c, &r, Some(&info)).unwrap();
         assert_eq!(
-            (u.username.as_str(), u.groups.as_slice()),
+            (
+                u.username.as_deref().unwrap_or_default(),
+                u.groups.as_slice()
+            ),
             ("alice", ["users".to_owned()].as_slice())
         );
         // Userinfo about someone else is refused.

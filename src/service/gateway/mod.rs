@@ -209,17 +209,19 @@ fn header_value(value: &str) -> Option<HeaderValue> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::identity::Credential;
+    use crate::identity::{Credential, Principal};
     use time::OffsetDateTime;
 
     fn identity(username: &str, groups: &[&str], email: Option<&str>) -> Identity {
         Identity {
-            sub: "sub-1".into(),
-            username: Some(username.into()),
-            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
-            email: email.map(str::to_owned),
-            auth_time: OffsetDateTime::UNIX_EPOCH,
-            issuer: "http://bridge.test".into(),
+            principal: Principal {
+                sub: "sub-1".into(),
+                username: Some(username.into()),
+                groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+                email: email.map(str::to_owned),
+                auth_time: OffsetDateTime::UNIX_EPOCH,
+                issuer: "http://bridge.test".into(),
+            },
             credential: Credential {
                 kind: CredentialKind::Session,
                 id: "family".into(),

@@ -149,6 +149,8 @@ impl RingState {
 /// and the reload task.
 pub struct KeyRing {
     path: PathBuf,
+    /// Whether the ring lives in `path` (`false`: process memory only).
+    persistent: bool,
     /// Algorithm of keys generated from now on.
     algorithm: SigningAlgorithm,
     state: ArcSwap<RingState>,
@@ -238,6 +240,30 @@ impl KeyRing {
         Self::create(path, algorithm)
     }
 
+    /// A fresh key ring (`current` and `next`) kept in process memory only:
+    /// for tests and single-instance library use. Tokens it signed stop
+    /// verifying when the process ends; [`rotate`](Self::rotate) works,
+    /// [`reload`](Self::reload) has nothing to read.
+    ///
+    /// ```
+    /// use session_bridge::tokens::config::SigningAlgorithm;
+    /// use session_bridge::tokens::keys::KeyRing;
+    ///
+    /// let keys = KeyRing::in_memory(SigningAlgorithm::ES256)?;
+    /// assert_eq!(keys.keys().len(), 2);
+    /// # Ok::<(), session_bridge::tokens::keys::KeyError>(())
+    /// ```
+    pub fn in_memory(algorithm: SigningAlgorithm) -> Result<KeyRing, KeyError> {
+        let stages = Stages::generate(algorithm)?;
+        let mut ring = Self::with_state(
+            PathBuf::new(),
+            algorithm,
+            RingState::new(stages, 1, [0; 32]),
+        );
+        ring.persistent = false;
+        Ok(ring)
+    }
+
     fn create(path: PathBuf, algorithm: SigningAlgorithm) -> Result<KeyRing, KeyError> {
         let stages = Stages::generate(algorithm)?;
         let bytes = file::encode(&stages)?;
@@ -252,13 +278,14 @@ impl KeyRing {
     fn with_state(path: PathBuf, algorithm: SigningAlgorithm, state: RingState) -> Self {
         Self {
             path,
+            persistent: true,
             algorithm,
             state: ArcSwap::from_pointee(state),
             writer: Mutex::new(()),
         }
     }
 
-    /// The key ring file.
+    /// The key ring file (empty for an [in-memory](Self::in_memory) ring).
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -329,7 +356,12 @@ impl KeyRing {
         let old = self.state.load_full();
         // Start from the file when someone else (an operator's CLI) changed
         // it since we read it, so their change is built on, not overwritten.
-        let mut stages = match file::read(&self.path)? {
+        let on_disk = if self.persistent {
+            file::read(&self.path)?
+        } else {
+            None
+        };
+        let mut stages = match on_disk {
             Some(bytes) if file::digest(&bytes) != old.file_digest => {
                 file::parse(&self.path, &bytes)?
             }
@@ -337,6 +369,14 @@ impl KeyRing {
         };
         if !edit(&mut stages)? {
             return Ok(false);
+        }
+        if !self.persistent {
+            self.state.store(Arc::new(RingState::new(
+                stages,
+                old.generation + 1,
+                old.file_digest,
+            )));
+            return Ok(true);
         }
         let bytes = file::encode(&stages)?;
         file::write_atomic(&self.path, &bytes)?;
@@ -352,6 +392,9 @@ impl KeyRing {
     /// generation then moves). On a missing or bad file the current keys
     /// stay in use and the error is returned.
     pub fn reload(&self) -> Result<bool, KeyError> {
+        if !self.persistent {
+            return Ok(false);
+        }
         let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let bytes = file::read(&self.path)?.ok_or_else(|| KeyError::Missing {
             path: self.path.clone(),

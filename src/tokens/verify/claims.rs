@@ -114,6 +114,7 @@ pub(crate) enum ClaimStyle {
     /// access tokens, `aud` for ID tokens.
     Cognito,
     /// OIDC / RFC 9068: `aud` names the API; `client_id`/`azp` the client.
+    #[cfg_attr(not(feature = "remote-jwks"), allow(dead_code))]
     Oidc,
 }
 

@@ -25,7 +25,7 @@ use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::config::Problems;
+use crate::problems::Problems;
 
 /// Largest accepted clock-skew allowance: beyond this an "expired" token is
 /// not expired in any useful sense.

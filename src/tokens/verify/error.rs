@@ -177,6 +177,7 @@ pub enum VerifierSetupError {
     },
     /// The HTTP client for remote JWKS could not be created.
     #[error("could not create the JWKS HTTP client")]
+    #[cfg(feature = "remote-jwks")]
     HttpClient(#[source] reqwest::Error),
 }
 

@@ -6,14 +6,20 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 use jsonwebtoken::{Algorithm, Validation};
-use url::Url;
 
 use super::claims::{ClaimRules, ClaimStyle};
-use super::config::{self, TokenUseSetting, TrustConfig, VerifyConfig};
-use super::error::{VerifierSetupError, VerifyError, VerifyErrorKind};
-use super::jwks::{JwksCache, JwksLocation, Snapshot};
-use super::keyset::{self, KeySet, Lookup};
+use super::config::{TokenUseSetting, VerifyConfig};
+use super::error::VerifyError;
+use super::keyset::{self, KeySet, Snapshot};
 use super::{IssuerKind, LocalKeys, OwnIssuer};
+#[cfg(feature = "remote-jwks")]
+use {
+    super::config::{self, TrustConfig},
+    super::error::{VerifierSetupError, VerifyErrorKind},
+    super::jwks::{JwksCache, JwksLocation},
+    super::keyset::Lookup,
+    url::Url,
+};
 
 pub(crate) struct Issuer {
     pub(crate) name: Arc<str>,
@@ -30,6 +36,7 @@ enum IssuerKeys {
         source: Arc<dyn LocalKeys>,
         cache: ArcSwapOption<Snapshot>,
     },
+    #[cfg(feature = "remote-jwks")]
     Remote(Arc<JwksCache>),
 }
 
@@ -62,6 +69,7 @@ impl Issuer {
     }
 
     /// The `index`-th `[[tokens.trust]]` entry (already validated).
+    #[cfg(feature = "remote-jwks")]
     pub(crate) fn remote(
         trust: &TrustConfig,
         index: usize,
@@ -150,6 +158,7 @@ impl Issuer {
     }
 
     /// The remote key cache, for a remote issuer.
+    #[cfg(feature = "remote-jwks")]
     pub(crate) fn remote_cache(&self) -> Option<&Arc<JwksCache>> {
         match &self.keys {
             IssuerKeys::Remote(cache) => Some(cache),
@@ -164,6 +173,8 @@ impl Issuer {
         kid: Option<&str>,
         alg: Algorithm,
     ) -> Result<Arc<Snapshot>, VerifyError> {
+        #[cfg(not(feature = "remote-jwks"))]
+        let _ = (kid, alg);
         match &self.keys {
             IssuerKeys::Own { source, cache } => {
                 let generation = source.generation();
@@ -175,6 +186,7 @@ impl Issuer {
                 cache.store(Some(Arc::clone(&snapshot)));
                 Ok(snapshot)
             }
+            #[cfg(feature = "remote-jwks")]
             IssuerKeys::Remote(remote) => {
                 let current = remote.current();
                 if let Some(s) = &current

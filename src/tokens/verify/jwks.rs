@@ -26,11 +26,7 @@ pub(crate) enum JwksLocation {
     Discovery(Url),
 }
 
-/// Keys of one successful fetch; `generation` counts successful fetches.
-pub(crate) struct Snapshot {
-    pub(crate) generation: u64,
-    pub(crate) keys: KeySet,
-}
+pub(crate) use super::keyset::Snapshot;
 
 struct FetchState {
     last_attempt: Option<Instant>,

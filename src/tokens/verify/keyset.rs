@@ -70,6 +70,7 @@ impl KeySet {
     }
 
     /// Number of usable keys.
+    #[cfg_attr(not(feature = "remote-jwks"), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
@@ -143,6 +144,13 @@ fn usable_algorithms(jwk: &Jwk, allow: &[Algorithm]) -> Result<Vec<Algorithm>, &
         return Err("no allowed algorithm");
     }
     Ok(algs)
+}
+
+/// Keys of one issuer at one point: our ring at a generation, or one
+/// successful JWKS fetch (`generation` then counts successful fetches).
+pub(crate) struct Snapshot {
+    pub(crate) generation: u64,
+    pub(crate) keys: KeySet,
 }
 
 #[cfg(test)]

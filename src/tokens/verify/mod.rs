@@ -18,6 +18,7 @@ mod config;
 mod error;
 mod header;
 mod issuer;
+#[cfg(feature = "remote-jwks")]
 mod jwks;
 mod keyset;
 
@@ -179,7 +180,7 @@ impl Verifier {
         trust: &[TrustConfig],
         own: Option<OwnIssuer>,
     ) -> Result<Self, VerifierSetupError> {
-        let mut problems = crate::config::Problems::default();
+        let mut problems = crate::problems::Problems::default();
         cfg.validate("tokens.verify", &mut problems);
         TrustConfig::validate_all(trust, "tokens.trust", &mut problems);
         if let Some(p) = problems.into_vec().into_iter().next() {
@@ -193,6 +194,7 @@ impl Verifier {
             let (iss, issuer) = Issuer::own(own, cfg);
             issuers.insert(iss, issuer);
         }
+        #[cfg(feature = "remote-jwks")]
         if !trust.is_empty() {
             // Building the TLS client loads root certificates: only when needed.
             let client = jwks::http_client(cfg).map_err(VerifierSetupError::HttpClient)?;
@@ -206,6 +208,14 @@ impl Verifier {
                 }
                 issuers.insert(iss, issuer);
             }
+        }
+        #[cfg(not(feature = "remote-jwks"))]
+        if !trust.is_empty() {
+            return Err(VerifierSetupError::InvalidConfig {
+                key: "tokens.trust".to_owned(),
+                message: "trusting other issuers needs session-bridge's `remote-jwks` feature"
+                    .to_owned(),
+            });
         }
         Ok(Self {
             inner: Arc::new(Inner {
@@ -224,6 +234,7 @@ impl Verifier {
         own: Option<OwnIssuer>,
     ) -> Result<Self, VerifierSetupError> {
         let verifier = Self::new(cfg, trust, own)?;
+        #[cfg(feature = "remote-jwks")]
         for cache in verifier
             .inner
             .issuers
@@ -238,6 +249,7 @@ impl Verifier {
     /// Wait until every remote issuer's keys were fetched once (readiness
     /// probes, tests). Bound it with a timeout: an IdP may be down.
     pub async fn wait_ready(&self) {
+        #[cfg(feature = "remote-jwks")]
         for cache in self.inner.issuers.values().filter_map(Issuer::remote_cache) {
             cache.wait_ready().await;
         }
@@ -251,7 +263,13 @@ impl Verifier {
             .issuers
             .get(issuer)
             .or_else(|| self.inner.issuers.values().find(|i| &*i.name == issuer))?;
-        found.remote_cache().map(|cache| cache.fetch_count())
+        #[cfg(feature = "remote-jwks")]
+        return found.remote_cache().map(|cache| cache.fetch_count());
+        #[cfg(not(feature = "remote-jwks"))]
+        {
+            let _ = found;
+            None
+        }
     }
 
     /// Verify a token of any accepted use.
