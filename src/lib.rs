@@ -71,6 +71,7 @@ pub mod telemetry;
 #[cfg(feature = "service")]
 pub mod users;
 
+pub use bridge::Session;
 pub use identity::{Credential, CredentialKind, Identity, Principal};
 
 /// An error and its sources on one line, for logs (`a: b: c`).

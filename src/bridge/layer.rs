@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use tower::{Layer, Service};
 
 use super::config::Mode;
-use super::{AuthRejection, Authenticated, Bridge, metrics};
+use super::{AuthRejection, Authenticated, Bridge, app_session, metrics};
 use crate::identity::{CredentialKind, Identity};
 
 /// Authenticates every request by the bridge's route policy.
@@ -95,25 +95,40 @@ where
         .policy()
         .rule_for(&parts.method, parts.uri.path())
         .clone();
-    let allowed = match super::decision::decide(&bridge, &rule, &parts.method, &parts.headers).await
-    {
+    // The session record read to authenticate is kept for the
+    // application's `Session`: one read per request.
+    let (decision, loaded) = app_session::scoped(super::decision::decide(
+        &bridge,
+        &rule,
+        &parts.method,
+        &parts.headers,
+    ))
+    .await;
+    let allowed = match decision {
         super::decision::Decision::Allow(allowed) => allowed,
         super::decision::Decision::Refuse(rejection) => {
             return refuse(&bridge, &rule, &parts, rejection);
         }
     };
-    let Some(authenticated) = allowed.authenticated else {
-        // An anonymous (or stale-cookie) request to a public route.
-        let mut response = call(&mut inner, Request::from_parts(parts, body)).await;
-        if allowed.clear_cookies {
-            clear_cookies(&bridge, response.headers_mut());
-        }
-        return response;
-    };
-    parts.extensions.insert(authenticated.identity.clone());
+    let (session, session_id) = app_session::for_request(&bridge, &parts.headers, loaded);
+    parts.extensions.insert(session.clone());
+    if let Some(authenticated) = &allowed.authenticated {
+        parts.extensions.insert(authenticated.identity.clone());
+    }
     let mut response = call(&mut inner, Request::from_parts(parts, body)).await;
-    if rule.mode == Mode::Either {
-        exchange(&bridge, &authenticated, response.headers_mut()).await;
+    match &allowed.authenticated {
+        // An anonymous (or stale-cookie) request to a public route.
+        None if allowed.clear_cookies => clear_cookies(&bridge, response.headers_mut()),
+        None => {}
+        Some(authenticated) if rule.mode == Mode::Either && !session.is_modified() => {
+            exchange(&bridge, authenticated, response.headers_mut()).await;
+        }
+        Some(_) => {}
+    }
+    if let Err(rejection) =
+        app_session::persist(&bridge, &session, session_id, response.headers_mut()).await
+    {
+        return rejection.into_response();
     }
     response
 }

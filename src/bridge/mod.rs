@@ -14,6 +14,7 @@
 //!    session, a session linked to a token);
 //! 4. every request is counted by rule × credential × outcome ([`metrics`]).
 
+pub(crate) mod app_session;
 mod builder;
 pub mod config;
 pub mod cookies;
@@ -33,6 +34,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use session_bridge_store::RevocationStore;
 use time::OffsetDateTime;
 
+pub use app_session::{Session, SessionLoginError};
 pub use builder::{BridgeBuildError, BridgeBuilder};
 pub use config::Mode;
 pub use cookies::Cookies;
@@ -213,10 +215,7 @@ impl Bridge {
             other => other,
         };
         match mode {
-            Mode::Session => match session_cookie {
-                Some(cookie) => self.by_session(cookie).await,
-                None => self.by_sources(headers).await,
-            },
+            Mode::Session => self.session_or_sources(session_cookie, headers).await,
             Mode::Token => match (bearer, token_cookie) {
                 (Some(token), _) => self.by_token(token, CredentialKind::Bearer).await,
                 (None, Some(token)) => {
@@ -239,11 +238,20 @@ impl Bridge {
                         _ => {}
                     }
                 }
-                match session_cookie {
-                    Some(cookie) => self.by_session(cookie).await,
-                    None => self.by_sources(headers).await,
-                }
+                self.session_or_sources(session_cookie, headers).await
             }
+        }
+    }
+
+    /// The session cookie; when it proves nobody (absent, or a session
+    /// holding only the application's data), the credential sources.
+    async fn session_or_sources(&self, cookie: Option<&str>, headers: &HeaderMap) -> Authn {
+        match cookie {
+            Some(cookie) => match self.by_session(cookie).await {
+                Authn::Anonymous => self.by_sources(headers).await,
+                other => other,
+            },
+            None => self.by_sources(headers).await,
         }
     }
 
@@ -257,6 +265,8 @@ impl Bridge {
             }),
             Err(SessionError::Invalid) => Authn::Rejected(AuthRejection::InvalidSession),
             Err(SessionError::Revoked) => Authn::Rejected(AuthRejection::Revoked),
+            // Nobody logged in on it; its data stays the application's.
+            Err(SessionError::NoLogin) => Authn::Anonymous,
             Err(err) => {
                 tracing::warn!(error = %err, "session check failed: store unavailable");
                 Authn::Rejected(AuthRejection::Unavailable)
@@ -379,6 +389,18 @@ impl Bridge {
         at: i64,
     ) -> Result<i64, session_bridge_store::StoreError> {
         self.inner.revocation.bump_epoch(sub, at).await
+    }
+
+    /// The longest a token we mint can be accepted (its lifetime plus the
+    /// largest leeway): how long killed ids must be remembered.
+    pub fn max_token_ttl(&self) -> time::Duration {
+        let ttl = self
+            .inner
+            .minter
+            .ttl(TokenUse::Access)
+            .max(self.inner.minter.ttl(TokenUse::Id))
+            + crate::tokens::verify::MAX_LEEWAY;
+        time::Duration::try_from(ttl).unwrap_or(time::Duration::DAY)
     }
 
     /// Mint an access token for a session-authenticated identity.

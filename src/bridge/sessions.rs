@@ -67,7 +67,15 @@ impl LoadedSession {
 
     /// The identity this session proves.
     pub fn to_identity(&self) -> Identity {
-        let s = &self.identity;
+        self.identity.to_identity(self.expires_at)
+    }
+}
+
+impl SessionIdentity {
+    /// The identity a session with this record proves while it lasts until
+    /// `expires_at`.
+    pub fn to_identity(&self, expires_at: OffsetDateTime) -> Identity {
+        let s = self;
         Identity {
             principal: Principal {
                 sub: s.sub.clone(),
@@ -81,7 +89,7 @@ impl LoadedSession {
             credential: Credential {
                 kind: CredentialKind::Session,
                 id: s.family.clone(),
-                expires_at: self.expires_at,
+                expires_at,
                 absolute_expires_at: OffsetDateTime::from_unix_timestamp(s.absolute_exp).ok(),
             },
         }
@@ -98,6 +106,10 @@ pub enum SessionError {
     /// The user logged out everywhere after this session was created.
     #[error("session revoked")]
     Revoked,
+    /// A live session that holds only the application's data: nobody has
+    /// logged in on it (yet).
+    #[error("session without a login")]
+    NoLogin,
     /// The store failed or could not be reached.
     #[error("session store unavailable: {0}")]
     Unavailable(String),
@@ -137,6 +149,16 @@ impl Sessions {
         self.revocation.as_ref()
     }
 
+    /// The store the records live in.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    /// The idle lifetime.
+    pub fn idle_ttl(&self) -> Duration {
+        self.idle
+    }
+
     /// The absolute session lifetime.
     pub fn absolute_ttl(&self) -> Duration {
         self.absolute
@@ -150,6 +172,32 @@ impl Sessions {
         user: &Principal,
         family: Option<String>,
     ) -> Result<LoadedSession, SessionError> {
+        let (identity, expires_at) = self.new_identity(user, family)?;
+        let value = serde_json::to_value(&identity).map_err(unavailable)?;
+        let mut record = Record {
+            id: Id::default(),
+            data: HashMap::from([(IDENTITY_KEY.to_owned(), value)]),
+            expiry_date: expires_at,
+        };
+        self.store.create(&mut record).await.map_err(unavailable)?;
+        Ok(LoadedSession {
+            id: record.id,
+            identity,
+            expires_at,
+        })
+    }
+
+    /// The identity record of a new login of `user` and the session's first
+    /// expiry. Refuses a principal without a subject, and an authentication
+    /// older than the absolute lifetime.
+    pub(crate) fn new_identity(
+        &self,
+        user: &Principal,
+        family: Option<String>,
+    ) -> Result<(SessionIdentity, OffsetDateTime), SessionError> {
+        if !user.has_subject() {
+            return Err(SessionError::Invalid);
+        }
         let now = OffsetDateTime::now_utc();
         // The absolute lifetime runs from authentication, not from this
         // record: a session linked to a token (itself minted from an older
@@ -170,18 +218,7 @@ impl Sessions {
             family: family.unwrap_or_else(crate::tokens::mint::new_jti),
             absolute_exp: absolute.unix_timestamp(),
         };
-        let value = serde_json::to_value(&identity).map_err(unavailable)?;
-        let mut record = Record {
-            id: Id::default(),
-            data: HashMap::from([(IDENTITY_KEY.to_owned(), value)]),
-            expiry_date: expires_at,
-        };
-        self.store.create(&mut record).await.map_err(unavailable)?;
-        Ok(LoadedSession {
-            id: record.id,
-            identity,
-            expires_at,
-        })
+        Ok((identity, expires_at))
     }
 
     /// Load and check the session named by a cookie value; extends its idle
@@ -199,13 +236,23 @@ impl Sessions {
             .await
             .map_err(unavailable)?
             .ok_or(SessionError::Invalid)?;
-        let identity: SessionIdentity = record
-            .data
-            .get(IDENTITY_KEY)
-            .and_then(|v| serde_json::from_value(v.clone()).ok())
-            .ok_or(SessionError::Invalid)?;
         let now = OffsetDateTime::now_utc();
-        if record.expiry_date <= now || identity.absolute_exp <= now.unix_timestamp() {
+        if record.expiry_date <= now {
+            return Err(SessionError::Invalid);
+        }
+        let Some(value) = record.data.get(IDENTITY_KEY) else {
+            // The application's data only: extended like a login's, and
+            // handed to the application's `Session` without a second read.
+            if record.expiry_date - now < self.idle / 2 {
+                record.expiry_date = now + self.idle;
+                self.store.save(&record).await.map_err(unavailable)?;
+            }
+            super::app_session::stash(record);
+            return Err(SessionError::NoLogin);
+        };
+        let identity: SessionIdentity =
+            serde_json::from_value(value.clone()).map_err(|_| SessionError::Invalid)?;
+        if identity.absolute_exp <= now.unix_timestamp() || identity.sub.trim().is_empty() {
             return Err(SessionError::Invalid);
         }
         // The user's epoch ("log out everywhere") and the session's token
@@ -226,10 +273,12 @@ impl Sessions {
             record.expiry_date = (now + self.idle).min(absolute);
             self.store.save(&record).await.map_err(unavailable)?;
         }
+        let expires_at = record.expiry_date;
+        super::app_session::stash(record);
         Ok(LoadedSession {
             id,
             identity,
-            expires_at: record.expiry_date,
+            expires_at,
         })
     }
 
