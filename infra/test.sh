@@ -126,6 +126,19 @@ if [ "${SB_SKIP_LINT:-0}" != 1 ]; then
   run cargo clippy --workspace --all-targets "${locked[@]}" -- -D warnings
   phase "cargo doc"
   RUSTDOCFLAGS="-D warnings" run cargo doc --workspace --no-deps "${locked[@]}" --quiet
+  phase "cargo clippy (library alone)"
+  run cargo clippy -p session-bridge --no-default-features --all-targets "${locked[@]}" -- -D warnings
+fi
+
+# ---- the library alone: no service, no servers -----------------------------
+# What a Rust user who adds `session-bridge` with default features off
+# compiles and runs: request flows in-process on the memory and embedded
+# stores, the module graph, the doctests and the layer-only example.
+if [ "$has_pkg" = 0 ] && [ "$has_target" = 0 ]; then
+  phase "library alone (no default features)"
+  run cargo test -p session-bridge --no-default-features --features embedded "${locked[@]}" \
+    --lib --tests --examples
+  run cargo test -p session-bridge --no-default-features --features embedded "${locked[@]}" --doc
 fi
 
 # ---- servers ----------------------------------------------------------------

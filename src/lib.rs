@@ -4,37 +4,51 @@
 //!
 //! # As a library
 //!
-//! Mount [`bridge::BridgeLayer`] on an axum router; handlers take an
-//! [`Identity`] (or `Option<Identity>`) and get the same principal whether a
-//! session cookie, the token cookie or an `Authorization: Bearer` header
-//! proved it. The route policy ([`bridge::RoutePolicy`], from `[policy]`)
-//! says which credentials each path accepts during the migration:
-//! `session`, `token`, `either` (both, keeping the other credential alive),
-//! `shadow` (enforce one, count where the other would disagree) or `public`.
+//! Add the crate without its service and with the store you use
+//! (`default-features = false`, plus `embedded`, `redis` or `dynamodb`; the
+//! memory store is always there). Build a [`Bridge`](bridge::Bridge), mount
+//! [`BridgeLayer`](bridge::BridgeLayer), and handlers take an [`Identity`]
+//! (or `Option<Identity>`) that is the same whether a session cookie, the
+//! token cookie or an `Authorization: Bearer` header proved it. They keep
+//! their own data in the same session record with tower-sessions'
+//! [`Session`], loaded once per request.
 //!
 //! ```no_run
-//! # async fn demo(config: session_bridge::config::Config) -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! use axum::{Router, routing::get};
-//! use session_bridge::{Identity, bridge::BridgeLayer, service::{self, AppState}};
-//! use session_bridge::{stores::Stores, tokens::keys::KeyRing};
+//! use session_bridge::bridge::{Bridge, BridgeLayer, Mode};
+//! use session_bridge::tokens::{config::SigningAlgorithm, keys::KeyRing};
+//! use session_bridge::{Identity, Session};
 //!
-//! async fn me(identity: Identity) -> String {
-//!     format!("{} via {}", identity.sub, identity.credential.kind.as_str())
+//! async fn me(identity: Identity, session: Session) -> String {
+//!     let visits: u32 = session.get("visits").await.ok().flatten().unwrap_or(0);
+//!     let _ = session.insert("visits", visits + 1).await;
+//!     format!("{} via {} ({visits} visits)", identity.sub, identity.credential.kind.as_str())
 //! }
 //!
-//! let stores = Stores::open(&config).await?;
-//! let (keys, _) = KeyRing::load_or_generate(&config.tokens, &config.data_dir)?;
-//! let (state, _) = AppState::build(&config, stores, Arc::new(keys), config.public_url()).await?;
-//! let app = Router::new()
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let bridge = Bridge::builder()
+//!     .store(session_bridge_store::MemoryStore::default())
+//!     .keys(Arc::new(KeyRing::in_memory(SigningAlgorithm::ES256)?))
+//!     .issuer("https://app.example.com")
+//!     .route("/api/*", Mode::Token)
+//!     .route("/account/*", Mode::Session)
+//!     .build()?;
+//! let app: Router = Router::new()
 //!     .route("/api/me", get(me))
-//!     .layer(BridgeLayer::new(state.bridge.clone()));
-//! // Login, logout, exchange, JWKS and metrics endpoints:
-//! let app = service::router(state).merge(app);
+//!     .layer(BridgeLayer::new(bridge));
 //! # let _ = app; Ok(()) }
 //! ```
 //!
-//! A complete app is in `examples/legacy_and_api.rs`.
+//! The route policy says which credentials each path accepts during the
+//! migration: `session`, `token`, `either` (both, keeping the other
+//! credential alive), `shadow` (enforce one, count where the other would
+//! disagree) or `public`. [`Bridge::login`](bridge::Bridge::login) and
+//! [`Bridge::logout`](bridge::Bridge::logout) start and end a login on the
+//! request's session. Other places a credential can come from (a legacy
+//! app's own sessions) plug in as a
+//! [`CredentialSource`](bridge::CredentialSource). A complete app is in
+//! `examples/layer_only.rs`.
 //!
 //! # The request path
 //!
@@ -42,12 +56,15 @@
 //! ([`tokens::verify`]) or session load ([`bridge::sessions`]) → revocation
 //! (killed token ids and per-user epochs in a
 //! [`session_bridge_store::RevocationStore`]) → CSRF for cookie-authenticated
-//! state changes → [`Identity`] → handler.
+//! state changes → [`Identity`] and [`Session`] → handler.
 //!
 //! # As a service
 //!
-//! `session-bridge serve` ([`service`]) exposes the same core over HTTP for
-//! stacks that do not run Rust; see the README.
+//! With the default `service` feature, `session-bridge serve` exposes the
+//! same core over HTTP for stacks that do not run Rust (login and logout,
+//! exchange, forward-auth, a reverse proxy, JWKS, metrics); see the README.
+//! It builds its bridge through the same [`BridgeBuilder`](bridge::BridgeBuilder).
+
 // The core: what a library user compiles.
 pub mod bridge;
 pub mod identity;

@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use super::{Attempt, AuthenticatedUser, LoginError, Password, PasswordSource};
-use crate::config::Problems;
+use crate::problems::Problems;
 use crate::tokens::verify::{TokenUse, Verifier};
 
 /// `[login.cognito]`.

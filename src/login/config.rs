@@ -6,7 +6,7 @@ use serde::Deserialize;
 
 use super::cognito::CognitoLoginConfig;
 use super::oidc::OidcLoginConfig;
-use crate::config::Problems;
+use crate::problems::Problems;
 use crate::tokens::verify::TrustConfig;
 
 /// `[login]`.

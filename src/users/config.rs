@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::Problems;
+use crate::problems::Problems;
 
 /// File name of the users file inside the data directory.
 pub const DEFAULT_FILE_NAME: &str = "users.toml";

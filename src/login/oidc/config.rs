@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::Problems;
+use crate::problems::Problems;
 use crate::tokens::verify::{TokenUse, TrustConfig};
 
 /// Paths the service serves itself: a callback there would shadow them.
