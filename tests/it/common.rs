@@ -274,3 +274,7 @@ impl Moto {
         }
     }
 }
+
+/// The in-process route tests of `tests/layer.rs`, run here on the live stores.
+#[path = "../common/route_tests.rs"]
+pub mod route_tests;

@@ -12,6 +12,7 @@ mod common;
 mod demo;
 mod gateway;
 mod keys;
+mod layer_stores;
 mod legacy_php;
 mod oidc_login;
 mod replica;

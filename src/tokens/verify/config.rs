@@ -53,6 +53,11 @@ pub struct VerifyConfig {
     pub http_timeout: Duration,
     /// Largest JWKS or discovery document accepted, in bytes (default 256 KiB).
     pub max_jwks_bytes: usize,
+    /// Memory for tokens seen before, in bytes (default 16 MiB, about
+    /// 17 000 typical access tokens; 0 turns the cache off): a token
+    /// verified once skips the signature check until it expires or its
+    /// issuer's keys change. Revocation is still checked every time.
+    pub cache_bytes: u64,
 }
 
 impl Default for VerifyConfig {
@@ -64,6 +69,7 @@ impl Default for VerifyConfig {
             jwks_cooldown: Duration::from_secs(10),
             http_timeout: Duration::from_secs(5),
             max_jwks_bytes: 256 * 1024,
+            cache_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -105,6 +111,12 @@ impl VerifyConfig {
             problems.push(
                 format!("{key}.max_jwks_bytes"),
                 "must be between 1024 and 16777216",
+            );
+        }
+        if self.cache_bytes > 1024 * 1024 * 1024 {
+            problems.push(
+                format!("{key}.cache_bytes"),
+                "must be at most 1073741824 (1 GiB)",
             );
         }
     }

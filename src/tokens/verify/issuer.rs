@@ -166,6 +166,17 @@ impl Issuer {
         }
     }
 
+    /// The generation of the keys in use now (the ring's, or the count of
+    /// successful JWKS fetches): cached verifications made with another one
+    /// are not served.
+    pub(crate) fn current_generation(&self) -> Option<u64> {
+        match &self.keys {
+            IssuerKeys::Own { source, .. } => Some(source.generation()),
+            #[cfg(feature = "remote-jwks")]
+            IssuerKeys::Remote(remote) => remote.current().map(|s| s.generation),
+        }
+    }
+
     /// The keys to look `kid` up in: ours (rebuilt when the ring's
     /// generation moved), or the remote cache's, refetched on a miss.
     pub(crate) async fn snapshot(

@@ -13,6 +13,7 @@
 //! Our own keys come from the key ring with no HTTP; a remote issuer's from
 //! a JWKS cache refreshed in the background (`jwks.rs`).
 
+mod cache;
 mod claims;
 mod config;
 mod error;
@@ -158,6 +159,7 @@ pub struct Verifier {
 
 struct Inner {
     max_token_bytes: usize,
+    cache: cache::TokenCache,
     issuers: HashMap<String, Issuer>,
 }
 
@@ -220,6 +222,7 @@ impl Verifier {
         Ok(Self {
             inner: Arc::new(Inner {
                 max_token_bytes: cfg.max_token_bytes,
+                cache: cache::TokenCache::new(cfg.cache_bytes),
                 issuers,
             }),
         })
@@ -292,6 +295,20 @@ impl Verifier {
         token: &str,
         expect: Option<TokenUse>,
     ) -> Result<VerifiedToken, VerifyError> {
+        let now = now();
+        // Hash only what could be a token at all: the size limit comes first.
+        let key =
+            (token.len() <= self.inner.max_token_bytes).then(|| cache::TokenCache::key(token));
+        if let Some(key) = &key
+            && let Some(hit) = self.inner.cache.get(key, now, expect, |iss| {
+                self.inner
+                    .issuers
+                    .get(iss)
+                    .and_then(Issuer::current_generation)
+            })
+        {
+            return Ok(hit);
+        }
         let parsed = header::parse(token, self.inner.max_token_bytes)?;
         let raw = RawClaims::parse(&parsed.payload)?;
         let iss = raw
@@ -318,15 +335,19 @@ impl Verifier {
         };
         let validation = issuer.validation(parsed.alg).ok_or_else(not_allowed)?;
         jsonwebtoken::decode::<IgnoredAny>(token, &entry.key, validation)?;
-        let claims = issuer.rules.check(raw, parsed.at_jwt, expect, now())?;
-        Ok(VerifiedToken {
+        let claims = issuer.rules.check(raw, parsed.at_jwt, expect, now)?;
+        let verified = VerifiedToken {
             issuer_name: Arc::clone(&issuer.name),
             issuer_kind: issuer.kind,
             alg: parsed.alg,
             kid: parsed.kid,
             claims,
             payload: parsed.payload,
-        })
+        };
+        if let Some(key) = key {
+            self.inner.cache.insert(key, &verified, snapshot.generation);
+        }
+        Ok(verified)
     }
 }
 
