@@ -89,13 +89,10 @@ where
     S: Service<Request<B>, Response = Response, Error = Infallible>,
 {
     let (mut parts, body) = req.into_parts();
-    if super::policy::is_ambiguous(parts.uri.path()) {
-        return AuthRejection::AmbiguousPath.into_response();
-    }
-    let rule = bridge
-        .policy()
-        .rule_for(&parts.method, parts.uri.path())
-        .clone();
+    let rule = match bridge.policy().judge(&parts.method, parts.uri.path()) {
+        Ok(rule) => rule.clone(),
+        Err(rejection) => return rejection.into_response(),
+    };
     let allowed = match super::decision::decide(&bridge, &rule, &parts.method, &parts.headers).await
     {
         super::decision::Decision::Allow(allowed) => allowed,
