@@ -315,7 +315,11 @@ mod tests {
         RouteRuleConfig::new(path, mode)
     }
 
-    fn policy_with(routes: Vec<RouteRuleConfig>, default: Mode, non_ascii: NonAsciiPaths) -> RoutePolicy {
+    fn policy_with(
+        routes: Vec<RouteRuleConfig>,
+        default: Mode,
+        non_ascii: NonAsciiPaths,
+    ) -> RoutePolicy {
         RoutePolicy::new(&PolicyConfig {
             routes,
             default,
@@ -447,7 +451,13 @@ mod tests {
             Mode::Public,
             NonAsciiPaths::Refuse,
         );
-        for path in ["/ADMIN/secret", "/Admin/x", "/aDmIn", "/%41dmin/x", "/adm%49n/"] {
+        for path in [
+            "/ADMIN/secret",
+            "/Admin/x",
+            "/aDmIn",
+            "/%41dmin/x",
+            "/adm%49n/",
+        ] {
             assert_eq!(mode(&p, Method::GET, path), Ok(Mode::Session), "{path}");
         }
         assert_eq!(mode(&p, Method::GET, "/API/data"), Ok(Mode::Token));
@@ -512,7 +522,11 @@ mod tests {
         }
         assert_eq!(mode(&p, Method::GET, "/caf\u{e9}"), Ok(Mode::Public));
         // Folding that makes separators or dot segments is refused.
-        for bad in ["/admin\u{ff0f}x", "/x/\u{ff0e}\u{ff0e}/admin", "/a\u{2101}x"] {
+        for bad in [
+            "/admin\u{ff0f}x",
+            "/x/\u{ff0e}\u{ff0e}/admin",
+            "/a\u{2101}x",
+        ] {
             assert_eq!(
                 mode(&p, Method::GET, bad),
                 Err(AuthRejection::AmbiguousPath),

@@ -58,3 +58,8 @@ async fn no_path_case_head_or_override_bypass_through_the_proxy() {
     let found = paths::bypasses(paths::Kind::Proxy).await;
     assert!(found.is_empty(), "{} bypasses: {found:#?}", found.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_auth_refuses_identity_headers_under_another_spelling() {
+    paths::forward_auth_refuses_disguised_headers().await;
+}

@@ -325,6 +325,16 @@ mod tests {
     }
 
     #[test]
+    fn identity_header_names_cannot_hold_underscores() {
+        let mut cfg = ForwardAuthConfig::default();
+        cfg.headers.user = "X_Remote_User".into();
+        let mut p = Problems::default();
+        cfg.validate("forward_auth", &mut p);
+        let keys: Vec<String> = p.into_vec().into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, ["forward_auth.headers.user"]);
+    }
+
+    #[test]
     fn identity_headers_must_be_distinct_and_not_reserved() {
         let mut cfg = ForwardAuthConfig::default();
         cfg.headers.user = "Authorization".into();

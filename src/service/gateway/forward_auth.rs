@@ -82,7 +82,11 @@ pub(super) async fn verify(State(state): State<AppState>, headers: HeaderMap) ->
     if let Some(response) = ambiguous_headers(&state.gateway.inner.headers, &headers) {
         return response;
     }
-    let rule = match state.bridge.policy().judge(&original.method, original.uri.path()) {
+    let rule = match state
+        .bridge
+        .policy()
+        .judge(&original.method, original.uri.path())
+    {
         Ok(rule) => rule.clone(),
         Err(rejection) => return rejection.into_response(),
     };
@@ -217,9 +221,9 @@ fn parse_uri(raw: &[u8]) -> Option<Uri> {
 /// upstream could run another method's handler than the one judged).
 fn ambiguous_headers(identity: &super::IdentityHeaders, headers: &HeaderMap) -> Option<Response> {
     let disguised = spellings::disguised(headers, |f| spellings::is_identity(identity, f)).next();
-    let overridden = headers.keys().find(|name| {
-        spellings::METHOD_OVERRIDES.contains(&&*spellings::folded(name))
-    });
+    let overridden = headers
+        .keys()
+        .find(|name| spellings::METHOD_OVERRIDES.contains(&&*spellings::folded(name)));
     let name = disguised.or(overridden)?;
     // The name is the client's: logged at debug, never echoed.
     tracing::debug!(header = %name, "forward-auth refused an ambiguous header");

@@ -124,7 +124,10 @@ mod tests {
         let managed = |f: &str| f == "x-auth-request-user";
         let mut h = headers(&["X_Auth_Request_User", "x_custom", "accept"]);
         strip_underscored(&mut h, false, managed);
-        assert_eq!(h.keys().map(HeaderName::as_str).collect::<Vec<_>>(), ["accept"]);
+        assert_eq!(
+            h.keys().map(HeaderName::as_str).collect::<Vec<_>>(),
+            ["accept"]
+        );
         let mut h = headers(&["X_Auth_Request_User", "x_custom", "accept"]);
         strip_underscored(&mut h, true, managed);
         let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();

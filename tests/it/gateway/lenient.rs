@@ -130,6 +130,9 @@ fn the_lenient_reader_is_as_loose_as_intended() {
     ] {
         assert_eq!(route("GET", path, &[]), want, "{path}");
     }
-    assert_eq!(route("POST", "/items/1", &["delete".into()]), "items:DELETE");
+    assert_eq!(
+        route("POST", "/items/1", &["delete".into()]),
+        "items:DELETE"
+    );
     assert_eq!(route("GET", "/items/1", &["delete".into()]), "items:GET");
 }

@@ -177,13 +177,22 @@ pub async fn bypasses(kind: Kind) -> Vec<String> {
     let base = format!("http://{addr}");
     let alice = browser();
     login(&alice, &base, "alice").await;
-    let r = alice.get(format!("{base}/admin/secret")).send().await.unwrap();
+    let r = alice
+        .get(format!("{base}/admin/secret"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "{}", log());
     assert_eq!(r.headers()["x-route"], "admin");
     let (status, _) = raw(&addr, "GET", "/admin/secret", &[]).await;
     assert_eq!(status, 401, "{kind:?}: /admin/secret without a session");
     let (status, route) = raw(&addr, "GET", "/public/x", &[]).await;
-    assert_eq!((status, route.as_str()), (200, "other"), "{kind:?}\n{}", log());
+    assert_eq!(
+        (status, route.as_str()),
+        (200, "other"),
+        "{kind:?}\n{}",
+        log()
+    );
 
     let mut found = Vec::new();
     let mut check = |method: &str, target: &str, (status, route): (u16, String)| {
@@ -214,4 +223,31 @@ pub async fn bypasses(kind: Kind) -> Vec<String> {
     }
     eprintln!("paths, {kind:?}: {} bypasses: {found:?}", found.len());
     found
+}
+
+/// `/auth/verify` refuses a check whose request carries an identity header
+/// spelled with `_` or a method override: a front that passed them to the
+/// upstream could not be trusted with the answer.
+pub async fn forward_auth_refuses_disguised_headers() {
+    let bridge = Bridge::start_with_policy(None, POLICY, "");
+    let addr = bridge.addr().to_owned();
+    let check = [
+        ("X-Forwarded-Uri", "/public/x"),
+        ("X-Forwarded-Method", "GET"),
+    ];
+    let (status, _) = raw(&addr, "GET", "/auth/verify", &check).await;
+    assert_eq!(status, 200, "a plain check passes");
+    for extra in [
+        ("X_Auth_Request_User", "admin"),
+        ("x-auth-request_email", "admin@evil.example"),
+        ("X_AUTH_REQUEST_ANYTHING", "1"),
+        ("X-HTTP-Method-Override", "DELETE"),
+        ("X_HTTP_Method_Override", "DELETE"),
+        ("X-Method-Override", "PUT"),
+    ] {
+        let mut headers = check.to_vec();
+        headers.push(extra);
+        let (status, _) = raw(&addr, "GET", "/auth/verify", &headers).await;
+        assert_eq!(status, 400, "{extra:?}");
+    }
 }

@@ -137,7 +137,9 @@ async fn forged_values(kind: FrontKind, php_addr: &str, label: &str) -> usize {
     let listen = format!("127.0.0.1:{}", free_port());
     let (bridge, front) = match kind {
         FrontKind::Proxy => {
-            let proxy = format!("[proxy]\n[[proxy.upstreams]]\nprefix = \"/\"\nurl = \"http://{php_addr}\"\n");
+            let proxy = format!(
+                "[proxy]\n[[proxy.upstreams]]\nprefix = \"/\"\nurl = \"http://{php_addr}\"\n"
+            );
             (Bridge::start_with_policy(None, POLICY, &proxy), None)
         }
         FrontKind::Nginx | FrontKind::Caddy => {
@@ -181,13 +183,18 @@ async fn forged_values(kind: FrontKind, php_addr: &str, label: &str) -> usize {
                 .filter(|v| v.as_str().is_some_and(|v| v.contains("forged")))
                 .count();
             // The bridge's own values still arrive (the test can tell).
-            let user = server.get("HTTP_X_AUTH_REQUEST_USER").and_then(Value::as_str);
+            let user = server
+                .get("HTTP_X_AUTH_REQUEST_USER")
+                .and_then(Value::as_str);
             if who == "bob" && !user.is_some_and(|u| u.contains("forged")) {
                 assert_eq!(user, Some("bob"), "{label}: {page}");
             }
         }
     }
-    eprintln!("identity headers, {label}: {forged_count} forged values in {} requests", 2 * REQUESTS);
+    eprintln!(
+        "identity headers, {label}: {forged_count} forged values in {} requests",
+        2 * REQUESTS
+    );
     forged_count
 }
 
