@@ -92,9 +92,10 @@ mod tests {
 
     #[test]
     fn underscore_spellings_of_identity_headers_are_recognised() {
-        let mut names = IdentityHeaderNames::default();
-        names.email = "X-Mail".into();
-        let id = IdentityHeaders::new(&names);
+        let id = IdentityHeaders::new(&IdentityHeaderNames {
+            email: "X-Mail".into(),
+            ..IdentityHeaderNames::default()
+        });
         let h = headers(&[
             "X_Auth_Request_User",
             "x-auth-request_sub",
