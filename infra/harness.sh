@@ -281,18 +281,45 @@ _sb_file_nonempty() { [ -s "$1" ]; }
 # ----------------------------------------------------------------- PHP ----
 # PHP 8.2 (`php -S`) serving infra/php/ with phpredis's session handler on
 # the standalone Redis, for the legacy-session tests of adapters/php.
+# php-fpm (Debian's `php-fpm`) is installed only: the gateway tests start
+# their own on a free port, to check identity headers as FastCGI apps see
+# them.
 
-_SB_EXPORTS+=(SB_PHP_URL)
+_SB_EXPORTS+=(SB_PHP_URL SB_PHP_FPM_BIN)
 
 _sb_php_ok() { php -r 'exit(extension_loaded("redis") ? 0 : 1);' >/dev/null 2>&1; }
 
+# The php-fpm binary (Debian names it php-fpm<version> in /usr/sbin).
+_sb_php_fpm_bin() {
+  local f
+  if command -v php-fpm >/dev/null 2>&1; then
+    command -v php-fpm
+    return 0
+  fi
+  for f in /usr/sbin/php-fpm*; do
+    [ -x "$f" ] && { echo "$f"; return 0; }
+  done
+  return 1
+}
+
 _sb_install_php() {
-  _sb_php_ok && return 0
-  _sb_apt_install php-cli php-redis || return 1
+  local need=()
+  _sb_php_ok || need+=(php-cli php-redis)
+  _sb_php_fpm_bin >/dev/null || need+=(php-fpm)
+  if [ ${#need[@]} -gt 0 ]; then
+    # Debian's php-fpm enables a system service; policy-rc.d usually keeps
+    # it from starting in containers, and the tests never use it.
+    _sb_apt_install "${need[@]}" || return 1
+  fi
   if ! _sb_php_ok; then
     _sb_err "php with the redis extension is still missing after installing php-cli php-redis"
     return 1
   fi
+  if ! SB_PHP_FPM_BIN=$(_sb_php_fpm_bin); then
+    _sb_err "php-fpm is still missing after installing php-fpm"
+    return 1
+  fi
+  export SB_PHP_FPM_BIN
 }
 
 # _sb_start_php RUN_DIR REDIS_PORT: start php -S on a free port, export SB_PHP_URL.

@@ -127,6 +127,23 @@ pub struct PolicyConfig {
     pub login_path: String,
     /// Rules, first match wins.
     pub routes: Vec<RouteRuleConfig>,
+    /// Paths with non-ASCII characters (after percent-decoding): `refuse`
+    /// (400 `ambiguous_path`, the default) or `nfkc` (NFKC-folded before
+    /// matching, for upstreams that fold them too).
+    pub non_ascii: NonAsciiPaths,
+}
+
+/// What the policy does with a path holding non-ASCII characters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NonAsciiPaths {
+    /// 400 `ambiguous_path`: applications fold such paths in too many ways
+    /// (fullwidth letters, ligatures, compatibility forms).
+    #[default]
+    Refuse,
+    /// Matched after Unicode NFKC normalization (fullwidth `ａ` reads as `a`),
+    /// and the stricter of the folded and unfolded readings applies.
+    Nfkc,
 }
 
 impl Default for PolicyConfig {
@@ -136,6 +153,7 @@ impl Default for PolicyConfig {
             unauthenticated: Unauthenticated::Json,
             login_path: "/login".to_owned(),
             routes: Vec::new(),
+            non_ascii: NonAsciiPaths::Refuse,
         }
     }
 }
@@ -189,9 +207,15 @@ pub struct RouteRuleConfig {
     /// Path pattern: exact, or a prefix ending in `/*` (matches the prefix
     /// itself and everything below it), or `*` for every path.
     pub path: String,
-    /// Methods the rule applies to (all when absent).
+    /// Methods the rule applies to (all when absent). A rule listing `GET`
+    /// also applies to `HEAD`, which every router answers with the GET
+    /// handler.
     #[serde(default)]
     pub methods: Option<Vec<String>>,
+    /// Match the path case-sensitively (default `false`: ASCII letters match
+    /// in any case, as Express, IIS and many PHP routers read paths).
+    #[serde(default)]
+    pub case_sensitive: bool,
     /// The mode.
     pub mode: Mode,
     /// For `shadow`: the mode that decides.
@@ -211,6 +235,7 @@ impl RouteRuleConfig {
         Self {
             path: path.into(),
             methods: None,
+            case_sensitive: false,
             mode,
             enforce: None,
             evaluate: None,

@@ -88,13 +88,10 @@ where
     S: Service<Request<B>, Response = Response, Error = Infallible>,
 {
     let (mut parts, body) = req.into_parts();
-    if super::policy::is_ambiguous(parts.uri.path()) {
-        return AuthRejection::AmbiguousPath.into_response();
-    }
-    let rule = bridge
-        .policy()
-        .rule_for(&parts.method, parts.uri.path())
-        .clone();
+    let rule = match bridge.policy().judge(&parts.method, parts.uri.path()) {
+        Ok(rule) => rule.clone(),
+        Err(rejection) => return rejection.into_response(),
+    };
     // The session record read to authenticate is kept for the
     // application's `Session`: one read per request.
     let (decision, loaded) = app_session::scoped(super::decision::decide(

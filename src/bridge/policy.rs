@@ -1,10 +1,17 @@
 //! Route policy: which credentials a request's route accepts.
+//!
+//! The principle: when a path could be read as two rules — by the bridge
+//! and by an application that folds case, decodes differently or trims what
+//! Windows trims — the bridge applies the stricter rule, or refuses the
+//! request (400 `ambiguous_path`) when neither is stricter.
 
 use std::sync::Arc;
 
 use axum::http::Method;
+use unicode_normalization::UnicodeNormalization;
 
-use super::config::{Mode, PolicyConfig};
+use super::AuthRejection;
+use super::config::{Mode, NonAsciiPaths, PolicyConfig};
 
 /// The decision for one route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,8 +27,21 @@ pub struct RouteRule {
 #[derive(Debug, Clone)]
 struct CompiledRule {
     pattern: Pattern,
+    /// The pattern as a case-insensitive rule compares it: ASCII-lowercased
+    /// (and NFKC-folded under `non_ascii = "nfkc"`).
+    folded: Pattern,
+    case_sensitive: bool,
     methods: Option<Vec<Method>>,
     rule: RouteRule,
+}
+
+impl CompiledRule {
+    fn applies_to(&self, method: &Method) -> bool {
+        // HEAD runs the GET handler in every common router.
+        self.methods.as_ref().is_none_or(|ms| {
+            ms.contains(method) || (method == Method::HEAD && ms.contains(&Method::GET))
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +79,7 @@ impl Pattern {
 pub struct RoutePolicy {
     rules: Vec<CompiledRule>,
     default: RouteRule,
+    non_ascii: NonAsciiPaths,
 }
 
 impl RoutePolicy {
@@ -74,6 +95,8 @@ impl RoutePolicy {
                 };
                 CompiledRule {
                     pattern: Pattern::parse(&r.path),
+                    folded: Pattern::parse(&fold(&r.path, cfg.non_ascii)),
+                    case_sensitive: r.case_sensitive,
                     methods: r.methods.as_ref().map(|ms| {
                         ms.iter()
                             .filter_map(|m| Method::from_bytes(m.as_bytes()).ok())
@@ -94,19 +117,114 @@ impl RoutePolicy {
                 mode: cfg.default,
                 evaluate: None,
             },
+            non_ascii: cfg.non_ascii,
         }
     }
 
-    /// The rule for a request. `path` is the request path, already free of
-    /// its query string.
-    pub fn rule_for(&self, method: &Method, path: &str) -> &RouteRule {
-        let path = normalize(path);
+    /// The rule for a request, or `AmbiguousPath` when its path could be
+    /// read as another path by the application (see [`is_ambiguous`] and
+    /// the module docs). `path` is the request path, free of its query
+    /// string.
+    pub fn judge(&self, method: &Method, path: &str) -> Result<&RouteRule, AuthRejection> {
+        if is_ambiguous(path) {
+            return Err(AuthRejection::AmbiguousPath);
+        }
+        let decoded = decode_checked(path).ok_or(AuthRejection::AmbiguousPath)?;
+        if !decoded.is_ascii() && self.non_ascii == NonAsciiPaths::Refuse {
+            return Err(AuthRejection::AmbiguousPath);
+        }
+        let exact = normalize_decoded(&decoded);
+        let nfkc = match self.non_ascii {
+            NonAsciiPaths::Nfkc => exact.nfkc().collect::<String>(),
+            NonAsciiPaths::Refuse => exact.clone(),
+        };
+        // Folding must not make new separators, dot segments or controls
+        // (`／` is `/`, `．` is `.` under NFKC).
+        if nfkc != exact
+            && (nfkc.matches('/').count() != exact.matches('/').count()
+                || decode_checked(&nfkc).is_none_or(|again| again != nfkc))
+        {
+            return Err(AuthRejection::AmbiguousPath);
+        }
+        let lower = nfkc.to_ascii_lowercase();
+        // The application's reading (folded) and the literal one.
+        let loose = self.first(method, |r| {
+            if r.case_sensitive {
+                r.pattern.matches(&nfkc)
+            } else {
+                r.folded.matches(&lower)
+            }
+        });
+        let literal = self.first(method, |r| r.pattern.matches(&exact));
+        stricter(loose, literal).ok_or(AuthRejection::AmbiguousPath)
+    }
+
+    fn first(&self, method: &Method, matches: impl Fn(&CompiledRule) -> bool) -> &RouteRule {
         self.rules
             .iter()
-            .find(|r| {
-                r.pattern.matches(&path) && r.methods.as_ref().is_none_or(|ms| ms.contains(method))
-            })
+            .find(|r| r.applies_to(method) && matches(r))
             .map_or(&self.default, |r| &r.rule)
+    }
+}
+
+/// The rule of two that accepts fewer credentials; `None` when neither
+/// does (a session route against a token route).
+fn stricter<'a>(a: &'a RouteRule, b: &'a RouteRule) -> Option<&'a RouteRule> {
+    // (anonymous, session, token) each mode lets through.
+    let accepts = |m: Mode| match m {
+        Mode::Public => [true, true, true],
+        Mode::Either | Mode::Shadow => [false, true, true],
+        Mode::Session => [false, true, false],
+        Mode::Token => [false, false, true],
+    };
+    let within = |x: [bool; 3], y: [bool; 3]| x.iter().zip(y).all(|(x, y)| !x || y);
+    let (sa, sb) = (accepts(a.mode), accepts(b.mode));
+    if within(sa, sb) {
+        Some(a)
+    } else if within(sb, sa) {
+        Some(b)
+    } else {
+        None
+    }
+}
+
+/// How a case-insensitive rule's pattern is compared.
+fn fold(pattern: &str, non_ascii: NonAsciiPaths) -> String {
+    match non_ascii {
+        NonAsciiPaths::Nfkc => pattern.nfkc().collect::<String>().to_ascii_lowercase(),
+        NonAsciiPaths::Refuse => pattern.to_ascii_lowercase(),
+    }
+}
+
+/// The percent-decoded path when no reader could take it for another one:
+/// valid UTF-8, no control characters (NUL ends a C string; CR/LF end a
+/// header line), no backslash, `;` or `%` left after decoding, no dot or
+/// empty segments (but a trailing `/`), and no segment ending in `.` or a
+/// space (Windows and IIS trim those: `/admin./x` is `/admin/x` there).
+fn decode_checked(path: &str) -> Option<String> {
+    let decoded = String::from_utf8(percent_decode_bytes(path)).ok()?;
+    if decoded
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '\\' | ';' | '%'))
+    {
+        return None;
+    }
+    let segments: Vec<&str> = decoded.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    let bad_segment = |(i, s): (usize, &&str)| {
+        (s.is_empty() && i != last) || s.ends_with('.') || s.ends_with(' ')
+    };
+    if !decoded.starts_with('/') || segments.iter().enumerate().any(bad_segment) {
+        return None;
+    }
+    Some(decoded)
+}
+
+/// A checked, decoded path without its trailing `/` (`/api/` is `/api`).
+fn normalize_decoded(decoded: &str) -> String {
+    match decoded.strip_suffix('/') {
+        Some("") | None => decoded.to_owned(),
+        Some(trimmed) => trimmed.to_owned(),
     }
 }
 
@@ -114,7 +232,8 @@ impl RoutePolicy {
 /// the policy: dot segments, empty segments, backslashes, `;` (path
 /// parameters some servers strip), or percent-encoded `/`, `\`, `.` or `%`.
 /// Such requests are refused (400) before any rule is chosen, so the rule
-/// and the route served can never disagree.
+/// and the route served can never disagree; [`RoutePolicy::judge`] refuses
+/// more once the path is decoded.
 pub fn is_ambiguous(path: &str) -> bool {
     if path.contains('\\') || path.contains(';') || path.contains("//") {
         return true;
@@ -158,6 +277,10 @@ pub(crate) fn normalize(path: &str) -> String {
 }
 
 pub(crate) fn percent_decode_path(path: &str) -> String {
+    String::from_utf8_lossy(&percent_decode_bytes(path)).into_owned()
+}
+
+fn percent_decode_bytes(path: &str) -> Vec<u8> {
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -175,7 +298,7 @@ pub(crate) fn percent_decode_path(path: &str) -> String {
         out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -189,19 +312,25 @@ mod tests {
     use crate::bridge::config::RouteRuleConfig;
 
     fn rule(path: &str, mode: Mode) -> RouteRuleConfig {
-        RouteRuleConfig {
-            path: path.into(),
-            methods: None,
-            mode,
-            enforce: None,
-            evaluate: None,
-            name: None,
-        }
+        RouteRuleConfig::new(path, mode)
+    }
+
+    fn policy_with(
+        routes: Vec<RouteRuleConfig>,
+        default: Mode,
+        non_ascii: NonAsciiPaths,
+    ) -> RoutePolicy {
+        RoutePolicy::new(&PolicyConfig {
+            routes,
+            default,
+            non_ascii,
+            ..PolicyConfig::default()
+        })
     }
 
     fn policy() -> RoutePolicy {
-        let cfg = PolicyConfig {
-            routes: vec![
+        policy_with(
+            vec![
                 RouteRuleConfig {
                     methods: Some(vec!["POST".into()]),
                     ..rule("/api/upload", Mode::Session)
@@ -210,20 +339,47 @@ mod tests {
                 rule("/legacy/*", Mode::Session),
                 rule("/", Mode::Public),
             ],
-            ..PolicyConfig::default()
-        };
-        RoutePolicy::new(&cfg)
+            Mode::Either,
+            NonAsciiPaths::Refuse,
+        )
+    }
+
+    fn mode(p: &RoutePolicy, method: Method, path: &str) -> Result<Mode, AuthRejection> {
+        p.judge(&method, path).map(|r| r.mode)
     }
 
     #[test]
     fn first_match_wins_with_methods_and_prefixes() {
         let p = policy();
-        assert_eq!(p.rule_for(&Method::POST, "/api/upload").mode, Mode::Session);
-        assert_eq!(p.rule_for(&Method::GET, "/api/upload").mode, Mode::Token);
-        assert_eq!(p.rule_for(&Method::GET, "/api").mode, Mode::Token);
-        assert_eq!(p.rule_for(&Method::GET, "/apiary").mode, Mode::Either);
-        assert_eq!(p.rule_for(&Method::GET, "/").mode, Mode::Public);
-        assert_eq!(p.rule_for(&Method::GET, "/other").mode, Mode::Either);
+        assert_eq!(mode(&p, Method::POST, "/api/upload"), Ok(Mode::Session));
+        assert_eq!(mode(&p, Method::GET, "/api/upload"), Ok(Mode::Token));
+        assert_eq!(mode(&p, Method::GET, "/api"), Ok(Mode::Token));
+        assert_eq!(mode(&p, Method::GET, "/api/"), Ok(Mode::Token));
+        assert_eq!(mode(&p, Method::GET, "/apiary"), Ok(Mode::Either));
+        assert_eq!(mode(&p, Method::GET, "/"), Ok(Mode::Public));
+        assert_eq!(mode(&p, Method::GET, "/other"), Ok(Mode::Either));
+    }
+
+    #[test]
+    fn a_rule_listing_get_also_applies_to_head() {
+        let p = policy_with(
+            vec![
+                RouteRuleConfig {
+                    methods: Some(vec!["GET".into()]),
+                    ..rule("/reports/*", Mode::Session)
+                },
+                RouteRuleConfig {
+                    methods: Some(vec!["POST".into()]),
+                    ..rule("/forms/*", Mode::Session)
+                },
+            ],
+            Mode::Public,
+            NonAsciiPaths::Refuse,
+        );
+        assert_eq!(mode(&p, Method::HEAD, "/reports/x"), Ok(Mode::Session));
+        assert_eq!(mode(&p, Method::GET, "/reports/x"), Ok(Mode::Session));
+        assert_eq!(mode(&p, Method::POST, "/reports/x"), Ok(Mode::Public));
+        assert_eq!(mode(&p, Method::HEAD, "/forms/x"), Ok(Mode::Public));
     }
 
     #[test]
@@ -247,15 +403,135 @@ mod tests {
     }
 
     #[test]
-    fn path_tricks_do_not_change_the_rule() {
+    fn paths_an_application_reads_differently_are_refused() {
         let p = policy();
-        assert_eq!(p.rule_for(&Method::GET, "//api//x").mode, Mode::Token);
-        assert_eq!(
-            p.rule_for(&Method::GET, "/legacy/../api/x").mode,
-            Mode::Token
+        for bad in [
+            "//api//x",
+            "/legacy/../api/x",
+            "/x/..%2fapi/y",
+            "/./legacy/a",
+            "/admin%00",
+            "/admin%00/x",
+            "/admin%0a",
+            "/admin%09/x",
+            "/admin%7f",
+            "/admin%20/x",
+            "/admin%20",
+            "/admin./x",
+            "/admin.",
+            "/admin.../x",
+            "/%EF%BD%81dmin/x",
+            "/\u{ff41}dmin/x",
+            "/admin%c0%ae/x",
+            "/admin%ff",
+            "/a%zz",
+        ] {
+            assert_eq!(
+                mode(&p, Method::GET, bad),
+                Err(AuthRejection::AmbiguousPath),
+                "{bad}"
+            );
+        }
+        assert_eq!(mode(&p, Method::GET, "/%61pi/x"), Ok(Mode::Token));
+        assert_eq!(mode(&p, Method::GET, "/a%20b"), Ok(Mode::Either));
+        assert_eq!(mode(&p, Method::GET, "/legacy/page.php"), Ok(Mode::Session));
+    }
+
+    #[test]
+    fn rules_match_ascii_case_insensitively_unless_told_otherwise() {
+        let p = policy_with(
+            vec![
+                rule("/admin/*", Mode::Session),
+                rule("/api/*", Mode::Token),
+                RouteRuleConfig {
+                    case_sensitive: true,
+                    ..rule("/Exact/*", Mode::Session)
+                },
+            ],
+            Mode::Public,
+            NonAsciiPaths::Refuse,
         );
-        assert_eq!(p.rule_for(&Method::GET, "/%61pi/x").mode, Mode::Token);
-        assert_eq!(p.rule_for(&Method::GET, "/x/..%2fapi/y").mode, Mode::Token);
-        assert_eq!(p.rule_for(&Method::GET, "/./legacy/a").mode, Mode::Session);
+        for path in [
+            "/ADMIN/secret",
+            "/Admin/x",
+            "/aDmIn",
+            "/%41dmin/x",
+            "/adm%49n/",
+        ] {
+            assert_eq!(mode(&p, Method::GET, path), Ok(Mode::Session), "{path}");
+        }
+        assert_eq!(mode(&p, Method::GET, "/API/data"), Ok(Mode::Token));
+        assert_eq!(mode(&p, Method::GET, "/Exact/x"), Ok(Mode::Session));
+        assert_eq!(mode(&p, Method::GET, "/exact/x"), Ok(Mode::Public));
+    }
+
+    #[test]
+    fn two_readings_give_the_stricter_rule_or_a_refusal() {
+        // The literal reading (a case-sensitive upstream) and the folded one
+        // (Express) disagree: the stricter applies, or neither is.
+        let p = policy_with(
+            vec![
+                RouteRuleConfig {
+                    case_sensitive: true,
+                    ..rule("/Docs/*", Mode::Public)
+                },
+                rule("/docs/*", Mode::Session),
+                rule("/open", Mode::Public),
+                RouteRuleConfig {
+                    case_sensitive: true,
+                    ..rule("/OPEN", Mode::Token)
+                },
+            ],
+            Mode::Either,
+            NonAsciiPaths::Refuse,
+        );
+        assert_eq!(mode(&p, Method::GET, "/Docs/x"), Ok(Mode::Public));
+        assert_eq!(mode(&p, Method::GET, "/DOCS/x"), Ok(Mode::Session));
+        assert_eq!(mode(&p, Method::GET, "/OPEN"), Ok(Mode::Token));
+        assert_eq!(mode(&p, Method::GET, "/open"), Ok(Mode::Public));
+        let q = policy_with(
+            vec![
+                rule("/admin/*", Mode::Session),
+                RouteRuleConfig {
+                    case_sensitive: true,
+                    ..rule("/ADMIN/*", Mode::Token)
+                },
+            ],
+            Mode::Public,
+            NonAsciiPaths::Refuse,
+        );
+        assert_eq!(
+            mode(&q, Method::GET, "/ADMIN/x"),
+            Err(AuthRejection::AmbiguousPath)
+        );
+    }
+
+    #[test]
+    fn nfkc_folds_non_ascii_when_configured() {
+        let p = policy_with(
+            vec![rule("/admin/*", Mode::Session)],
+            Mode::Public,
+            NonAsciiPaths::Nfkc,
+        );
+        for path in [
+            "/\u{ff41}dmin/x",
+            "/%EF%BD%81dmin/x",
+            "/\u{ff21}\u{ff24}\u{ff2d}\u{ff29}\u{ff2e}/x",
+        ] {
+            assert_eq!(mode(&p, Method::GET, path), Ok(Mode::Session), "{path}");
+        }
+        assert_eq!(mode(&p, Method::GET, "/caf\u{e9}"), Ok(Mode::Public));
+        // Folding that makes separators or dot segments is refused.
+        for bad in [
+            "/admin\u{ff0f}x",
+            "/x/\u{ff0e}\u{ff0e}/admin",
+            "/a\u{2101}x",
+        ] {
+            assert_eq!(
+                mode(&p, Method::GET, bad),
+                Err(AuthRejection::AmbiguousPath),
+                "{bad}"
+            );
+        }
     }
 }

@@ -5,6 +5,9 @@
 
 mod env;
 mod fronts;
+mod lenient;
+mod paths;
+mod php;
 mod proxy;
 mod upstream;
 
@@ -31,4 +34,32 @@ async fn proxy_streams_bodies_both_ways() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_answers_502_for_a_dead_upstream_and_504_for_a_hanging_one() {
     proxy::dead_and_hanging_upstreams().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_headers_under_other_spellings_never_reach_php() {
+    php::no_forged_identity_reaches_php().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_path_case_head_or_override_bypass_behind_nginx() {
+    let found = paths::bypasses(paths::Kind::Nginx).await;
+    assert!(found.is_empty(), "{} bypasses: {found:#?}", found.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_path_case_head_or_override_bypass_behind_caddy() {
+    let found = paths::bypasses(paths::Kind::Caddy).await;
+    assert!(found.is_empty(), "{} bypasses: {found:#?}", found.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_path_case_head_or_override_bypass_through_the_proxy() {
+    let found = paths::bypasses(paths::Kind::Proxy).await;
+    assert!(found.is_empty(), "{} bypasses: {found:#?}", found.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_auth_refuses_identity_headers_under_another_spelling() {
+    paths::forward_auth_refuses_disguised_headers().await;
 }

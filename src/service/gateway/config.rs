@@ -92,6 +92,7 @@ impl Default for IdentityHeaderNames {
 /// [proxy]
 /// connect_timeout = "5s"
 /// response_timeout = "60s"       # until the upstream's response head
+/// allow_underscore_headers = false
 /// [[proxy.upstreams]]
 /// prefix = "/api"                # longest prefix wins
 /// url = "http://127.0.0.1:9000"
@@ -117,6 +118,13 @@ pub struct ProxyConfig {
     /// head (default 60 s); then 504. Bodies stream without a deadline.
     #[serde(with = "humantime_serde")]
     pub response_timeout: Duration,
+    /// Pass client headers whose name contains `_` (default `false`: they
+    /// are dropped, as nginx does). CGI, FastCGI (PHP), WSGI and Rack read
+    /// `X_Foo` and `X-Foo` as the same `HTTP_X_FOO`, so with `true` an
+    /// upstream cannot tell a client's `X_Foo` from a `X-Foo` set by a proxy
+    /// on the way; the names the bridge manages (identity headers,
+    /// `X-Forwarded-*`, …) are dropped in every spelling regardless.
+    pub allow_underscore_headers: bool,
 }
 
 impl Default for ProxyConfig {
@@ -125,6 +133,7 @@ impl Default for ProxyConfig {
             upstreams: Vec::new(),
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(60),
+            allow_underscore_headers: false,
         }
     }
 }
@@ -186,6 +195,11 @@ impl ForwardAuthConfig {
                 Err(_) => problems.push(hk, "must be a valid header name"),
                 Ok(parsed) if RESERVED.contains(&parsed.as_str()) => {
                     problems.push(hk, "must not name a header the proxy manages")
+                }
+                // nginx drops such headers, and CGI-style applications could
+                // not tell them from their `-` spelling.
+                Ok(parsed) if parsed.as_str().contains('_') => {
+                    problems.push(hk, "must not contain `_` (use `-`)")
                 }
                 Ok(parsed) if seen.iter().any(|s| s == parsed.as_str()) => {
                     problems.push(hk, "identity header names must differ")
@@ -308,6 +322,16 @@ mod tests {
                 "proxy.upstreams[5].url",
             ]
         );
+    }
+
+    #[test]
+    fn identity_header_names_cannot_hold_underscores() {
+        let mut cfg = ForwardAuthConfig::default();
+        cfg.headers.user = "X_Remote_User".into();
+        let mut p = Problems::default();
+        cfg.validate("forward_auth", &mut p);
+        let keys: Vec<String> = p.into_vec().into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, ["forward_auth.headers.user"]);
     }
 
     #[test]

@@ -29,6 +29,13 @@
 //!   understands nothing else (its config turns that into the redirect with
 //!   `error_page 401 = @login`).
 //!
+//! A request carrying an identity header under another spelling
+//! (`X_Auth_Request_User`, which PHP reads as `X-Auth-Request-User`) or a
+//! method override (`X-HTTP-Method-Override`, …) is refused with **400**
+//! `ambiguous_header`: the shipped nginx and Caddy configs remove such
+//! headers before asking, so this only fires behind a front that would pass
+//! them to the upstream, where the answer could not be trusted.
+//!
 //! Unlike the library layer, forward-auth sets no exchange cookies on
 //! `either` routes: the proxies do not pass a 200's cookies to the client,
 //! so a linked session would be created on every request. The upstream gets
@@ -40,7 +47,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{Decision, decide};
+use super::{Decision, decide, spellings};
 use crate::bridge::layer;
 use crate::service::AppState;
 
@@ -72,9 +79,17 @@ pub(super) async fn verify(State(state): State<AppState>, headers: HeaderMap) ->
         Ok(o) => o,
         Err(message) => return bad_request(message),
     };
-    if crate::bridge::policy::is_ambiguous(original.uri.path()) {
-        return crate::bridge::AuthRejection::AmbiguousPath.into_response();
+    if let Some(response) = ambiguous_headers(&state.gateway.inner.headers, &headers) {
+        return response;
     }
+    let rule = match state
+        .bridge
+        .policy()
+        .judge(&original.method, original.uri.path())
+    {
+        Ok(rule) => rule.clone(),
+        Err(rejection) => return rejection.into_response(),
+    };
     let bridge = &state.bridge;
     let gateway = &state.gateway;
     tracing::debug!(
@@ -83,10 +98,6 @@ pub(super) async fn verify(State(state): State<AppState>, headers: HeaderMap) ->
         host = headers.get("x-forwarded-host").and_then(|v| v.to_str().ok()).unwrap_or("-"),
         "forward-auth"
     );
-    let rule = bridge
-        .policy()
-        .rule_for(&original.method, original.uri.path())
-        .clone();
     match decide(bridge, &rule, &original.method, &headers).await {
         Decision::Allow(allowed) => {
             let mut response = StatusCode::OK.into_response();
@@ -203,6 +214,30 @@ fn parse_uri(raw: &[u8]) -> Option<Uri> {
     Uri::try_from(encoded)
         .ok()
         .filter(|u| u.scheme().is_none() && u.authority().is_none())
+}
+
+/// 400 `ambiguous_header` when the request carries an identity header
+/// under a spelling the front would not strip, or a method override (the
+/// upstream could run another method's handler than the one judged).
+fn ambiguous_headers(identity: &super::IdentityHeaders, headers: &HeaderMap) -> Option<Response> {
+    let disguised = spellings::disguised(headers, |f| spellings::is_identity(identity, f)).next();
+    let overridden = headers
+        .keys()
+        .find(|name| spellings::METHOD_OVERRIDES.contains(&&*spellings::folded(name)));
+    let name = disguised.or(overridden)?;
+    // The name is the client's: logged at debug, never echoed.
+    tracing::debug!(header = %name, "forward-auth refused an ambiguous header");
+    let mut r = (
+        StatusCode::BAD_REQUEST,
+        Json(json!({
+            "error": "ambiguous_header",
+            "message": "the request carries an identity header under another spelling, or a method override",
+        })),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Some(r)
 }
 
 fn bad_request(message: &'static str) -> Response {

@@ -15,6 +15,7 @@
 pub(super) mod config;
 mod forward_auth;
 mod proxy;
+mod spellings;
 mod tokens;
 
 use std::sync::Arc;
@@ -148,14 +149,12 @@ impl IdentityHeaders {
     }
 
     /// Remove every identity header a client may have sent: the configured
-    /// names and anything starting with `X-Auth-Request-`.
+    /// names and anything starting with `X-Auth-Request-`, in any spelling
+    /// a CGI-style application reads as one of them (`X_Auth_Request_User`).
     fn strip(&self, headers: &mut HeaderMap) {
-        for name in self.names() {
-            headers.remove(name);
-        }
         let spoofed: Vec<HeaderName> = headers
             .keys()
-            .filter(|k| k.as_str().starts_with(IDENTITY_PREFIX))
+            .filter(|k| spellings::is_identity(self, &spellings::folded(k)))
             .cloned()
             .collect();
         for name in spoofed {

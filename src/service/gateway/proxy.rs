@@ -5,8 +5,14 @@
 //! What an upstream receives:
 //!
 //! - never a client-sent identity header (the configured names and every
-//!   `X-Auth-Request-*` are removed), but the bridge's own for an
-//!   authenticated request;
+//!   `X-Auth-Request-*` are removed, in every spelling: `X_Auth_Request_User`
+//!   reaches PHP as the same `HTTP_X_AUTH_REQUEST_USER`), but the bridge's
+//!   own for an authenticated request;
+//! - no header whose name contains `_` unless `allow_underscore_headers`
+//!   (see [`super::spellings`]), and never one that folds to a header the
+//!   proxy manages;
+//! - no method override (`X-HTTP-Method-Override`, …): the policy judged
+//!   the request's real method;
 //! - an `Authorization` header only when the bridge vouches for it: the
 //!   client's own bearer token when that proved the identity, or the token
 //!   minted from the session with `forward_auth.bearer = true`. Any other
@@ -37,7 +43,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::json;
 
 use super::config::ProxyConfig;
-use super::{Decision, decide};
+use super::{Decision, IdentityHeaders, decide, spellings};
 use crate::bridge::{Mode, layer, policy};
 use crate::service::AppState;
 
@@ -62,6 +68,7 @@ pub(super) struct Proxy {
     upstreams: Vec<Upstream>,
     response_timeout: Duration,
     proto: HeaderValue,
+    allow_underscore_headers: bool,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -117,6 +124,7 @@ impl Proxy {
             upstreams,
             response_timeout: cfg.response_timeout,
             proto: HeaderValue::from_static(proto),
+            allow_underscore_headers: cfg.allow_underscore_headers,
         })
     }
 
@@ -164,18 +172,15 @@ pub(super) async fn forward(State(state): State<AppState>, req: Request) -> Resp
         return error(StatusCode::NOT_FOUND, "not_found", "no such route");
     };
     let (mut parts, body) = req.into_parts();
-    if policy::is_ambiguous(parts.uri.path()) {
-        return crate::bridge::AuthRejection::AmbiguousPath.into_response();
-    }
+    let rule = match state.bridge.policy().judge(&parts.method, parts.uri.path()) {
+        Ok(rule) => rule.clone(),
+        Err(rejection) => return rejection.into_response(),
+    };
     let normalized = policy::normalize(parts.uri.path());
     let Some(upstream) = proxy.pick(&normalized) else {
         return error(StatusCode::NOT_FOUND, "not_found", "no such route");
     };
     let bridge = &state.bridge;
-    let rule = bridge
-        .policy()
-        .rule_for(&parts.method, parts.uri.path())
-        .clone();
     let allowed = match decide(bridge, &rule, &parts.method, &parts.headers).await {
         Decision::Allow(allowed) => allowed,
         Decision::Refuse(rejection) => return layer::refuse(bridge, &rule, &parts, rejection),
@@ -199,6 +204,7 @@ pub(super) async fn forward(State(state): State<AppState>, req: Request) -> Resp
         .map(|c| c.0.ip());
     let headers = &mut parts.headers;
     let host = headers.remove(header::HOST);
+    strip_underscored(headers, gateway.headers(), proxy.allow_underscore_headers);
     strip_hop_by_hop(headers);
     gateway.headers().strip(headers);
     headers.remove(header::AUTHORIZATION);
@@ -269,9 +275,22 @@ const SPOOFABLE: &[&str] = &[
 ];
 
 fn strip_spoofable(headers: &mut HeaderMap) {
-    for name in SPOOFABLE {
+    for name in SPOOFABLE.iter().chain(spellings::METHOD_OVERRIDES) {
         headers.remove(*name);
     }
+}
+
+/// Drop client headers written with `_` (see [`spellings`]); with
+/// `allow` only those a CGI-style upstream would read as a header the
+/// proxy manages.
+fn strip_underscored(headers: &mut HeaderMap, identity: &IdentityHeaders, allow: bool) {
+    spellings::strip_underscored(headers, allow, |folded| {
+        spellings::is_identity(identity, folded)
+            || folded.starts_with("x-forwarded-")
+            || SPOOFABLE.contains(&folded)
+            || spellings::METHOD_OVERRIDES.contains(&folded)
+            || HOP_BY_HOP.contains(&folded)
+    });
 }
 
 /// The bridge's own cookies (session, token, CSRF, pending OIDC login) are

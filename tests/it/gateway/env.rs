@@ -54,6 +54,11 @@ impl Bridge {
     /// Start the service. `public_url`: the proxy's URL when one fronts the
     /// bridge. `extra`: more TOML.
     pub fn start(public_url: Option<&str>, extra: &str) -> Bridge {
+        Bridge::start_with_policy(public_url, POLICY, extra)
+    }
+
+    /// [`Bridge::start`] under another `[policy]` section.
+    pub fn start_with_policy(public_url: Option<&str>, policy: &str, extra: &str) -> Bridge {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
@@ -72,7 +77,7 @@ impl Bridge {
             .map(|u| format!("public_url = \"{u}\"\n"))
             .unwrap_or_default();
         let config = format!(
-            "{public}[store]\nkind = \"memory\"\n[users]\ndev_user = false\n{POLICY}\n[forward_auth]\nbearer = true\n{extra}"
+            "{public}[store]\nkind = \"memory\"\n[users]\ndev_user = false\n{policy}\n[forward_auth]\nbearer = true\n{extra}"
         );
         let path = dir.path().join("bridge.toml");
         std::fs::write(&path, config).unwrap();
@@ -222,7 +227,7 @@ pub struct Addrs<'a> {
     pub api: &'a str,
 }
 
-fn infra(path: &str) -> PathBuf {
+pub fn infra(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("infra")
         .join(path)
@@ -270,6 +275,12 @@ impl Front {
     /// Caddy with infra/caddy/Caddyfile (its placeholders are environment
     /// variables).
     pub fn caddy(addrs: &Addrs<'_>) -> Front {
+        Front::caddy_with(&infra("caddy/Caddyfile"), addrs)
+    }
+
+    /// Caddy with a Caddyfile of the test's own (listening on
+    /// `addrs.listen`).
+    pub fn caddy_with(caddyfile: &Path, addrs: &Addrs<'_>) -> Front {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("caddy.log");
         let out = std::fs::File::create(&log).unwrap();
@@ -279,7 +290,7 @@ impl Front {
                 "--adapter",
                 "caddyfile",
                 "--config",
-                infra("caddy/Caddyfile").to_str().unwrap(),
+                caddyfile.to_str().unwrap(),
             ])
             .env("SB_LISTEN", addrs.listen)
             .env("SB_BRIDGE", addrs.bridge)
