@@ -90,7 +90,8 @@ def main():
         rc, _ = podman("exec", name, "/bin/bash", "-c", "echo x > /usr/local/bin/x", check_rc=False, quiet=True)
         check(rc != 0, "the root filesystem is writable")
         podman("healthcheck", "run", name, quiet=True)
-        say(f"running as uid {uid}, root filesystem read-only, health check passes")
+        limits = podman("exec", name, "/bin/bash", "-c", "grep 'open files' /proc/1/limits", quiet=True)[1]
+        say(f"running as uid {uid}, root filesystem read-only, health check passes; {' '.join(limits.split())}")
 
         cookies = login(base_url, "alice")
         status, body = whoami(base_url, cookies)
