@@ -7,6 +7,8 @@
 #   SB_SKIP_LINT=1 ./infra/test.sh ...      skip cargo fmt / clippy / doc
 #   SB_KEEP_RUN=1 ./infra/test.sh ...       keep infra/.run/<id> (logs) on success
 #   SB_SMOKE=1 ./infra/test.sh ...          also run infra/lib/smoke.sh first
+#   SB_DEPLOY=0|1 ./infra/test.sh ...       leave out / add the deploy checks
+#                                           (default: on for the whole suite)
 #
 # Arguments are cargo test arguments. Without a package selection (-p,
 # --package, --workspace, --exclude) --workspace is added. Without a target
@@ -165,6 +167,26 @@ else
     doc_rc=$?
     [ "$test_rc" != 0 ] || test_rc=$doc_rc
   }
+fi
+
+# ---- deploy checks ------------------------------------------------------------
+# The container image, Kubernetes manifests and CloudFormation template
+# (infra/deploy/test.sh). They run with the whole suite, or with SB_DEPLOY=1
+# next to a test selection; SB_DEPLOY=0 leaves them out, and says so.
+deploy=${SB_DEPLOY:-}
+if [ -z "$deploy" ]; then
+  deploy=1
+  [ ${#sel[@]} -eq 0 ] && [ ${#rest[@]} -eq 0 ] || deploy=0
+fi
+if [ "$deploy" = 1 ]; then
+  phase deploy
+  run "$root/infra/deploy/test.sh" || {
+    deploy_rc=$?
+    [ "$test_rc" != 0 ] || test_rc=$deploy_rc
+  }
+else
+  printf '\n==> deploy: NOT RUN (%s; SB_DEPLOY=1 runs it)\n' \
+    "$([ "${SB_DEPLOY:-}" = 0 ] && echo "SB_DEPLOY=0" || echo "a test selection was given")" >&2
 fi
 phase_end
 exit "$test_rc"
