@@ -168,7 +168,7 @@ pub enum Unauthenticated {
     Redirect,
 }
 
-/// Which credentials a route accepts.
+/// Which credentials a route accepts (what the bridge enforces).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -182,8 +182,6 @@ pub enum Mode {
     /// gets one minted; a token-cookie request without a session gets a
     /// linked session.
     Either,
-    /// Enforce `enforce`, evaluate `evaluate`, count disagreements.
-    Shadow,
 }
 
 impl Mode {
@@ -194,7 +192,49 @@ impl Mode {
             Self::Session => "session",
             Self::Token => "token",
             Self::Either => "either",
-            Self::Shadow => "shadow",
+        }
+    }
+}
+
+/// The `mode` of a `[[policy.routes]]` entry: a [`Mode`], or `shadow`
+/// (enforce one mode, evaluate another, count where they disagree), which
+/// exists in configuration only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleMode {
+    /// See [`Mode::Public`].
+    Public,
+    /// See [`Mode::Session`].
+    Session,
+    /// See [`Mode::Token`].
+    Token,
+    /// See [`Mode::Either`].
+    Either,
+    /// Enforce `enforce`, evaluate `evaluate`, count disagreements.
+    Shadow,
+}
+
+impl RuleMode {
+    /// The mode enforced at run time, unless this is `shadow` (whose rule
+    /// names it in `enforce`).
+    pub fn enforced(self) -> Option<Mode> {
+        match self {
+            Self::Public => Some(Mode::Public),
+            Self::Session => Some(Mode::Session),
+            Self::Token => Some(Mode::Token),
+            Self::Either => Some(Mode::Either),
+            Self::Shadow => None,
+        }
+    }
+}
+
+impl From<Mode> for RuleMode {
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Public => Self::Public,
+            Mode::Session => Self::Session,
+            Mode::Token => Self::Token,
+            Mode::Either => Self::Either,
         }
     }
 }
@@ -217,7 +257,7 @@ pub struct RouteRuleConfig {
     #[serde(default)]
     pub case_sensitive: bool,
     /// The mode.
-    pub mode: Mode,
+    pub mode: RuleMode,
     /// For `shadow`: the mode that decides.
     #[serde(default)]
     pub enforce: Option<Mode>,
@@ -236,7 +276,7 @@ impl RouteRuleConfig {
             path: path.into(),
             methods: None,
             case_sensitive: false,
-            mode,
+            mode: mode.into(),
             enforce: None,
             evaluate: None,
             name: None,
@@ -248,7 +288,8 @@ impl RouteRuleConfig {
         Self {
             enforce: Some(enforce),
             evaluate: Some(evaluate),
-            ..Self::new(path, Mode::Shadow)
+            mode: RuleMode::Shadow,
+            ..Self::new(path, Mode::Public)
         }
     }
 }
@@ -331,12 +372,6 @@ impl CsrfConfig {
 impl PolicyConfig {
     /// Record problems under `key`.
     pub fn validate(&self, key: &str, problems: &mut Problems) {
-        if self.default == Mode::Shadow {
-            problems.push(
-                format!("{key}.default"),
-                "cannot be shadow (shadow needs enforce/evaluate on a rule)",
-            );
-        }
         if !self.login_path.starts_with('/') || self.login_path.starts_with("//") {
             problems.push(
                 format!("{key}.login_path"),
@@ -369,7 +404,7 @@ impl PolicyConfig {
                 }
             }
             match rule.mode {
-                Mode::Shadow => {
+                RuleMode::Shadow => {
                     let (Some(enforce), Some(evaluate)) = (rule.enforce, rule.evaluate) else {
                         problems.push(
                             format!("{rk}.enforce"),
@@ -377,10 +412,10 @@ impl PolicyConfig {
                         );
                         continue;
                     };
-                    if enforce == Mode::Shadow || evaluate == Mode::Shadow || enforce == evaluate {
+                    if enforce == evaluate {
                         problems.push(
                             format!("{rk}.evaluate"),
-                            "enforce and evaluate must be two different non-shadow modes",
+                            "enforce and evaluate must be two different modes",
                         );
                     }
                 }

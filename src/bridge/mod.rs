@@ -223,7 +223,7 @@ impl Bridge {
                 }
                 (None, None) => Authn::Anonymous,
             },
-            Mode::Either | Mode::Public | Mode::Shadow => {
+            Mode::Either | Mode::Public => {
                 if let Some(token) = bearer {
                     return self.by_token(token, CredentialKind::Bearer).await;
                 }

@@ -89,9 +89,9 @@ impl RoutePolicy {
             .routes
             .iter()
             .map(|r| {
-                let (mode, evaluate) = match r.mode {
-                    Mode::Shadow => (r.enforce.unwrap_or(Mode::Either), r.evaluate),
-                    mode => (mode, None),
+                let (mode, evaluate) = match r.mode.enforced() {
+                    Some(mode) => (mode, None),
+                    None => (r.enforce.unwrap_or(Mode::Either), r.evaluate),
                 };
                 CompiledRule {
                     pattern: Pattern::parse(&r.path),
@@ -173,7 +173,7 @@ fn stricter<'a>(a: &'a RouteRule, b: &'a RouteRule) -> Option<&'a RouteRule> {
     // (anonymous, session, token) each mode lets through.
     let accepts = |m: Mode| match m {
         Mode::Public => [true, true, true],
-        Mode::Either | Mode::Shadow => [false, true, true],
+        Mode::Either => [false, true, true],
         Mode::Session => [false, true, false],
         Mode::Token => [false, false, true],
     };
