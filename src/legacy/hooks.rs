@@ -8,13 +8,15 @@ use session_bridge_php::BridgeIdentity;
 use crate::bridge::{AuthRejection, Authenticated, Bridge, metrics};
 use crate::login::AuthenticatedUser;
 
-/// After a login through the bridge: the PHP session for `user` and its
+/// After a login through the bridge: the PHP session for `user`, in the
+/// token `family` of the bridge session just started, and its
 /// `Set-Cookie`. Fails (503) when the PHP store is unreachable, so a user
 /// is never logged in on one side only.
 pub(crate) async fn on_login(
     bridge: &Bridge,
     headers: &HeaderMap,
     user: &AuthenticatedUser,
+    family: &str,
 ) -> Result<Option<HeaderValue>, AuthRejection> {
     let Some(php) = bridge.legacy() else {
         return Ok(None);
@@ -26,7 +28,7 @@ pub(crate) async fn on_login(
         auth_time: Some(user.auth_time.unix_timestamp()),
         iss: user.issuer.clone(),
     };
-    match php.start(headers, &identity).await {
+    match php.start(headers, &identity, family).await {
         Ok(id) => Ok(Some(php.set_cookie(&id))),
         Err(err) => {
             tracing::warn!(error = %crate::error_chain(&err), "login failed: PHP session store unavailable");
@@ -35,17 +37,65 @@ pub(crate) async fn on_login(
     }
 }
 
-/// On logout (one or everywhere): delete the PHP session the request's
-/// cookie names. Fails (503) when it could not be deleted, before anything
-/// else is ended, so the logout can be retried.
-pub(crate) async fn on_logout(bridge: &Bridge, headers: &HeaderMap) -> Result<(), AuthRejection> {
+/// What a logout ends, beyond the PHP session the request's cookie names.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Ending<'a> {
+    /// Nothing else (no valid credential was presented).
+    ThisBrowser,
+    /// Token family `family` of user `sub`: every PHP session in it.
+    Family {
+        /// The user.
+        sub: &'a str,
+        /// The family.
+        family: &'a str,
+    },
+    /// Every PHP session of user `sub` ("log out everywhere").
+    User {
+        /// The user.
+        sub: &'a str,
+    },
+}
+
+impl<'a> Ending<'a> {
+    /// The family a logout authenticated by `a` ends.
+    pub(crate) fn family_of(a: &'a Authenticated) -> Self {
+        match a.family.as_deref() {
+            Some(family) => Self::Family {
+                sub: &a.identity.sub,
+                family,
+            },
+            None => Self::ThisBrowser,
+        }
+    }
+}
+
+/// On logout: delete the PHP session the request's cookie names and the
+/// PHP sessions of what `ending` names (on other devices too: PHP pages
+/// read `$_SESSION` alone, so only deleting the records logs them out).
+/// Fails (503) when they could not be deleted, before anything else is
+/// ended, so the logout can be retried.
+pub(crate) async fn on_logout(
+    bridge: &Bridge,
+    headers: &HeaderMap,
+    ending: Ending<'_>,
+) -> Result<(), AuthRejection> {
     let Some(php) = bridge.legacy() else {
         return Ok(());
     };
-    match php.end(headers).await {
-        Ok(_) => Ok(()),
-        Err(err) => {
-            tracing::warn!(error = %crate::error_chain(&err), "logout failed: could not delete the PHP session");
+    let ended = match ending {
+        Ending::ThisBrowser => Ok(0),
+        Ending::Family { sub, family } => php.end_sessions_of(sub, Some(family)).await,
+        Ending::User { sub } => php.end_sessions_of(sub, None).await,
+    };
+    match (php.end(headers).await, ended) {
+        (Ok(_), Ok(n)) => {
+            if n > 0 {
+                tracing::debug!(sessions = n, "logout: PHP sessions ended");
+            }
+            Ok(())
+        }
+        (Err(err), _) | (_, Err(err)) => {
+            tracing::warn!(error = %crate::error_chain(&err), "logout failed: could not delete the PHP sessions");
             Err(AuthRejection::Unavailable)
         }
     }
