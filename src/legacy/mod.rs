@@ -10,7 +10,15 @@
 //!   browser's previous session (a cart, a language) is carried over unless
 //!   that session names another user; the previous record is deleted.
 //! - **Logout through the bridge** (one or everywhere) → the browser's PHP
-//!   session record is deleted and its cookie cleared.
+//!   session record is deleted and its cookie cleared, and so are the
+//!   records of the logged-out token family (one logout) or of the user
+//!   (everywhere) on other devices: the bridge indexes, per user and in the
+//!   PHP store, the PHP sessions it creates or accepts
+//!   ([`session_bridge_php::index`]).
+//! - **Expiry**: a PHP session the bridge accepts is extended as PHP would
+//!   extend it (lazily, at most once per tenth of `gc_maxlifetime`, only
+//!   when PHP's lock is free), and its credential reports the record's real
+//!   expiry.
 //! - **A login the PHP app recorded** (`$_SESSION['user_id']`, read through
 //!   a [`LoginMapping`]) proves an [`Identity`] with
 //!   [`CredentialKind::LegacySession`] on routes that accept sessions, when
@@ -598,6 +606,12 @@ mod tests {
             }
         }
         let php = LegacySessions::new(Arc::new(NoStore)).with_secure_cookie(true);
+        // Extended at most once per tenth of the lifetime (1440 s: 144 s).
+        let full = php.full_expiry();
+        assert!(!php.extension_due(Some(full)));
+        assert!(!php.extension_due(Some(full - 140)));
+        assert!(php.extension_due(Some(full - 150)));
+        assert!(php.extension_due(None));
         let set = php.set_cookie("abc");
         let set = set.to_str().unwrap();
         assert!(set.starts_with("PHPSESSID=abc"), "{set}");

@@ -13,6 +13,8 @@ mod demo;
 mod gateway;
 mod keys;
 mod legacy_php;
+mod legacy_php_expiry;
+mod legacy_php_logout;
 mod oidc_login;
 mod replica;
 mod serve;
