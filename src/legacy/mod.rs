@@ -422,7 +422,11 @@ impl LegacySessions {
     /// End every PHP session in `sub`'s index (only token `family`'s when
     /// given): delete the records, waiting for PHP's lock when locking is
     /// on. Returns how many there were.
-    pub async fn end_sessions_of(&self, sub: &str, family: Option<&str>) -> Result<usize, PhpError> {
+    pub async fn end_sessions_of(
+        &self,
+        sub: &str,
+        family: Option<&str>,
+    ) -> Result<usize, PhpError> {
         self.store.end_sessions_of(sub, family).await
     }
 

@@ -145,7 +145,10 @@ async fn an_accepted_dynamodb_session_is_extended_and_its_expires_reported() {
     put(now() + 600).await;
     let reported = session(id.clone()).await;
     let stored = expires(id.clone()).await;
-    assert!(stored >= now() + 1430, "`expires` was not extended: {stored}");
+    assert!(
+        stored >= now() + 1430,
+        "`expires` was not extended: {stored}"
+    );
     assert!((reported - stored).abs() <= 1, "{reported} vs {stored}");
 
     // Lazily: not again 20 s later; the item's own `expires` reported.

@@ -242,15 +242,16 @@ async fn logging_out_everywhere_deletes_other_devices_dynamodb_items() {
     assert!(!bridge.php_signed_in(&ids[2]).await);
     assert!(bridge.php_signed_in(&ids[1]).await);
 
-    let (status, _) = browsers[0]
-        .post(&format!("{url}/logout/all"), &url)
-        .await;
+    let (status, _) = browsers[0].post(&format!("{url}/logout/all"), &url).await;
     assert_eq!(status, 200);
     let mut leftovers = 0;
     for id in &ids {
         leftovers += usize::from(bridge.php_signed_in(id).await);
     }
-    assert_eq!(leftovers, 0, "items still signed in after logging out everywhere");
+    assert_eq!(
+        leftovers, 0,
+        "items still signed in after logging out everywhere"
+    );
     assert!(bridge.item(&ids[1]).await.is_none(), "B's item is deleted");
     // The index item is gone with the sessions it listed.
     let scan = bridge

@@ -224,7 +224,10 @@ impl PhpDynamoDbStore {
             .map(|e| {
                 let entry = HashMap::from([
                     (FAMILY.to_owned(), AttributeValue::S(e.family.clone())),
-                    (EXPIRES.to_owned(), AttributeValue::N(e.expires_at.to_string())),
+                    (
+                        EXPIRES.to_owned(),
+                        AttributeValue::N(e.expires_at.to_string()),
+                    ),
                 ]);
                 (e.id.clone(), AttributeValue::M(entry))
             })

@@ -22,9 +22,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use crate::store::{Change, PhpSessionStore, backoff, validate_session_id};
-use crate::{
-    DEFAULT_GC_MAXLIFETIME, Error, Format, IndexedSession, Limits, PhpRecord, PhpSession,
-};
+use crate::{DEFAULT_GC_MAXLIFETIME, Error, Format, IndexedSession, Limits, PhpRecord, PhpSession};
 use error::sdk_error;
 
 /// aws-sdk-php's lock attribute (not configurable there).

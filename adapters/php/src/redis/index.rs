@@ -5,9 +5,9 @@
 use std::sync::LazyLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use fred::interfaces::KeysInterface;
 use fred::types::scripts::Script;
 use fred::types::{Expiration, SetOptions, Value as RedisValue};
-use fred::interfaces::KeysInterface;
 
 use session_bridge_store::StoreError;
 

@@ -94,7 +94,10 @@ pub(crate) async fn the_index_contract(store: &dyn PhpSessionStore, probe: &dyn 
 
     // A family's logout ends that family's records only.
     assert_eq!(
-        store.end_sessions_of(&zoe.sub, Some("fam-a")).await.unwrap(),
+        store
+            .end_sessions_of(&zoe.sub, Some("fam-a"))
+            .await
+            .unwrap(),
         2
     );
     for (id, alive) in [(&a, false), (&a2, false), (&b, true), (&o, true)] {
@@ -147,7 +150,10 @@ pub(crate) async fn lapsed_entries_follow_their_records(
     expected.sort_unstable();
     assert_eq!(ids, expected);
     let e = listed.iter().find(|e| e.id == alive).unwrap();
-    assert!((now() + 990..=now() + 1001).contains(&e.expires_at), "{e:?}");
+    assert!(
+        (now() + 990..=now() + 1001).contains(&e.expires_at),
+        "{e:?}"
+    );
 }
 
 /// `touch` extends a live record to a full lifetime, reports it, never
