@@ -44,7 +44,7 @@ pub use policy::{RoutePolicy, RouteRule};
 pub use rejection::AuthRejection;
 pub use replica::ReplicatedRevocation;
 pub use sessions::{LoadedSession, SessionError, Sessions};
-pub use source::CredentialSource;
+pub use source::{CredentialSource, LogoutScope};
 
 use crate::identity::{Credential, CredentialKind, Identity, Principal};
 use crate::tokens::mint::{MintedToken, Minter, Subject};
@@ -172,13 +172,19 @@ impl Bridge {
         &self,
         headers: &HeaderMap,
         user: &Principal,
+        family: &str,
     ) -> Result<Vec<HeaderValue>, AuthRejection> {
-        self.inner.sources.on_login(headers, user).await
+        self.inner.sources.on_login(headers, user, family).await
     }
 
-    /// Tell every credential source that the request logs out.
-    pub async fn sources_logout(&self, headers: &HeaderMap) -> Result<(), AuthRejection> {
-        self.inner.sources.on_logout(headers).await
+    /// Tell every credential source that the request logs out, ending what
+    /// `scope` names too.
+    pub async fn sources_logout(
+        &self,
+        headers: &HeaderMap,
+        scope: LogoutScope<'_>,
+    ) -> Result<(), AuthRejection> {
+        self.inner.sources.on_logout(headers, scope).await
     }
 
     /// `Set-Cookie` values clearing every credential source's cookies.

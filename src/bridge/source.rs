@@ -64,27 +64,66 @@ pub trait CredentialSource: Any + fmt::Debug + Send + Sync {
     /// [`Authn::Anonymous`] when the request carries none ("try the next").
     async fn authenticate(&self, headers: &HeaderMap, revocation: &dyn RevocationStore) -> Authn;
 
-    /// A user logged in through the bridge: start this source's own session
-    /// for them, returning the `Set-Cookie` values to send.
+    /// A user logged in through the bridge, in token `family`: start this
+    /// source's own session for them (in that family, so logging out either
+    /// ends both), returning the `Set-Cookie` values to send.
     async fn on_login(
         &self,
         headers: &HeaderMap,
         user: &Principal,
+        family: &str,
     ) -> Result<Vec<HeaderValue>, AuthRejection> {
-        let _ = (headers, user);
+        let _ = (headers, user, family);
         Ok(Vec::new())
     }
 
     /// The request logs out: end this source's session that the request
-    /// names.
-    async fn on_logout(&self, headers: &HeaderMap) -> Result<(), AuthRejection> {
-        let _ = headers;
+    /// names, and every session `scope` names (on other devices too).
+    async fn on_logout(
+        &self,
+        headers: &HeaderMap,
+        scope: LogoutScope<'_>,
+    ) -> Result<(), AuthRejection> {
+        let _ = (headers, scope);
         Ok(())
     }
 
     /// `Set-Cookie` values that clear this source's cookies in the browser.
     fn clear_cookies(&self) -> Vec<HeaderValue> {
         Vec::new()
+    }
+}
+
+/// What a logout ends, beyond the session the request's own cookies name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LogoutScope<'a> {
+    /// Nothing else (no valid bridge credential was presented).
+    ThisBrowser,
+    /// Every session in token family `family` of user `sub`.
+    Family {
+        /// The user.
+        sub: &'a str,
+        /// The family.
+        family: &'a str,
+    },
+    /// Every session of user `sub` ("log out everywhere").
+    User {
+        /// The user.
+        sub: &'a str,
+    },
+}
+
+impl<'a> LogoutScope<'a> {
+    /// The family a logout authenticated by `a` ends.
+    pub fn family_of(a: &'a super::Authenticated) -> Self {
+        match a.family.as_deref() {
+            Some(family) => Self::Family {
+                sub: &a.identity.sub,
+                family,
+            },
+            None => Self::ThisBrowser,
+        }
     }
 }
 
@@ -124,18 +163,23 @@ impl Sources {
         &self,
         headers: &HeaderMap,
         user: &Principal,
+        family: &str,
     ) -> Result<Vec<HeaderValue>, AuthRejection> {
         let mut cookies = Vec::new();
         for source in &self.0 {
-            cookies.extend(source.on_login(headers, user).await?);
+            cookies.extend(source.on_login(headers, user, family).await?);
         }
         Ok(cookies)
     }
 
     /// Every source's `on_logout`; the first failure ends the logout.
-    pub(crate) async fn on_logout(&self, headers: &HeaderMap) -> Result<(), AuthRejection> {
+    pub(crate) async fn on_logout(
+        &self,
+        headers: &HeaderMap,
+        scope: LogoutScope<'_>,
+    ) -> Result<(), AuthRejection> {
         for source in &self.0 {
-            source.on_logout(headers).await?;
+            source.on_logout(headers, scope).await?;
         }
         Ok(())
     }

@@ -10,7 +10,15 @@
 //!   browser's previous session (a cart, a language) is carried over unless
 //!   that session names another user; the previous record is deleted.
 //! - **Logout through the bridge** (one or everywhere) → the browser's PHP
-//!   session record is deleted and its cookie cleared.
+//!   session record is deleted and its cookie cleared, and so are the
+//!   records of the logged-out token family (one logout) or of the user
+//!   (everywhere) on other devices: the bridge indexes, per user and in the
+//!   PHP store, the PHP sessions it creates or accepts
+//!   ([`session_bridge_php::index`]).
+//! - **Expiry**: a PHP session the bridge accepts is extended as PHP would
+//!   extend it (lazily, at most once per tenth of `gc_maxlifetime`, only
+//!   when PHP's lock is free), and its credential reports the record's real
+//!   expiry.
 //! - **A login the PHP app recorded** (`$_SESSION['user_id']`, read through
 //!   a [`LoginMapping`]) proves an [`Identity`] with
 //!   [`CredentialKind::LegacySession`] on routes that accept sessions, when
@@ -36,8 +44,8 @@ use base64::Engine as _;
 use cookie::{Cookie, SameSite};
 use session_bridge_php::{
     BridgeIdentity, DEFAULT_GC_MAXLIFETIME, DEFAULT_IDENTITY_KEY, DynamoLocking, Error as PhpError,
-    Format, LoginMapping, PhpDynamoDbStore, PhpRedisStore, PhpSession, PhpSessionStore,
-    RedisLocking, new_session_id, validate_session_id,
+    Format, IndexedSession, LoginMapping, PhpDynamoDbStore, PhpRedisStore, PhpSession,
+    PhpSessionStore, RedisLocking, new_session_id, validate_session_id,
 };
 use session_bridge_store::RevocationStore;
 use time::OffsetDateTime;
@@ -45,7 +53,9 @@ use time::OffsetDateTime;
 pub use config::{LegacyPhpConfig, LegacyStoreKind, LoginMappingConfig, PhpFormat};
 
 use crate::bridge::sessions::unix_ms;
-use crate::bridge::{AuthRejection, Authenticated, Authn, Bridge, CredentialSource, cookies};
+use crate::bridge::{
+    AuthRejection, Authenticated, Authn, Bridge, CredentialSource, LogoutScope, cookies,
+};
 use crate::config::Config;
 use crate::identity::{Credential, CredentialKind, Identity, Principal};
 
@@ -244,8 +254,8 @@ impl LegacySessions {
         let Some(id) = self.session_id(headers) else {
             return Authn::Anonymous;
         };
-        let session = match self.store.load(id).await {
-            Ok(Some(session)) => session,
+        let (session, mut expires_at) = match self.store.load_record(id).await {
+            Ok(Some(record)) => (record.session, record.expires_at),
             Ok(None) => return Authn::Anonymous,
             Err(err) => return refused(&err),
         };
@@ -294,20 +304,34 @@ impl LegacySessions {
             ..login
         };
         if stamp.as_ref() != Some(&identity) {
+            // Indexed before it is stamped: "log out everywhere" must find
+            // every session the bridge vouches for.
+            if let Err(err) = self.remember(&identity.sub, id, &family).await {
+                return refused(&err);
+            }
             // PHP pages see whom the bridge accepted, and the stamp dates
-            // the login for later epoch checks.
-            if let Err(err) = self
+            // the login for later epoch checks. The write renews the
+            // record's expiry, as PHP's would.
+            match self
                 .store
                 .write_identity(id, &self.identity_key, &identity)
                 .await
             {
-                if known.is_none() || err.is_unavailable() {
-                    return refused(&err);
+                Ok(_) => expires_at = Some(self.full_expiry()),
+                Err(err) => {
+                    if known.is_none() || err.is_unavailable() {
+                        return refused(&err);
+                    }
+                    tracing::warn!(error = %err, "could not stamp the bridge identity into a PHP session");
                 }
-                tracing::warn!(error = %err, "could not stamp the bridge identity into a PHP session");
             }
+        } else if self.extension_due(expires_at) {
+            expires_at = self.extend(&identity.sub, id, &family).await.or(expires_at);
         }
         let now = OffsetDateTime::now_utc();
+        let expires_at = expires_at
+            .and_then(|e| OffsetDateTime::from_unix_timestamp(e).ok())
+            .unwrap_or(now + self.lifetime);
         Authn::Authenticated(Authenticated {
             identity: Identity {
                 principal: Principal {
@@ -322,7 +346,8 @@ impl LegacySessions {
                 credential: Credential {
                     kind: CredentialKind::LegacySession,
                     id: family.clone(),
-                    expires_at: now + self.lifetime,
+                    // The record's own expiry: what PHP will honour.
+                    expires_at,
                     absolute_expires_at: None,
                 },
             },
@@ -334,11 +359,13 @@ impl LegacySessions {
 
     /// Start the PHP session of a login through the bridge: a record under
     /// a new id holding `identity` (and the data of the browser's previous
-    /// PHP session, unless it names another user). Returns the new id.
+    /// PHP session, unless it names another user), in the user's index
+    /// under token `family` (the bridge session's). Returns the new id.
     pub async fn start(
         &self,
         headers: &HeaderMap,
         identity: &BridgeIdentity,
+        family: &str,
     ) -> Result<String, PhpError> {
         let previous = match self.session_id(headers) {
             Some(old) => match self.store.load(old).await {
@@ -352,6 +379,9 @@ impl LegacySessions {
             None => None,
         };
         let id = new_session_id();
+        // Indexed before the record exists: never a record that "log out
+        // everywhere" cannot find.
+        self.remember(&identity.sub, &id, family).await?;
         let key = self.identity_key.as_str();
         let mut written = false;
         if let Some((_, Some(old))) = &previous
@@ -393,6 +423,62 @@ impl LegacySessions {
         php_ok && ours_ok
     }
 
+    /// End every PHP session in `sub`'s index (only token `family`'s when
+    /// given): delete the records, waiting for PHP's lock when locking is
+    /// on. Returns how many there were.
+    pub async fn end_sessions_of(
+        &self,
+        sub: &str,
+        family: Option<&str>,
+    ) -> Result<usize, PhpError> {
+        self.store.end_sessions_of(sub, family).await
+    }
+
+    /// Add PHP session `id` to `sub`'s index, expiring with a record
+    /// written now.
+    async fn remember(&self, sub: &str, id: &str, family: &str) -> Result<(), PhpError> {
+        let entry = IndexedSession {
+            id: id.to_owned(),
+            family: family.to_owned(),
+            expires_at: self.full_expiry(),
+        };
+        self.store.remember(sub, &entry).await
+    }
+
+    /// When a record written now expires (Unix seconds).
+    fn full_expiry(&self) -> i64 {
+        let lifetime = i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX);
+        OffsetDateTime::now_utc()
+            .unix_timestamp()
+            .saturating_add(lifetime)
+    }
+
+    /// Whether a record expiring at `expires_at` is due for an extension:
+    /// at most one per [`EXTEND_EVERY`]th of the lifetime, as the bridge's
+    /// own sessions are extended lazily.
+    fn extension_due(&self, expires_at: Option<i64>) -> bool {
+        let lifetime = i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX);
+        expires_at.is_none_or(|e| self.full_expiry() - e >= (lifetime / EXTEND_EVERY).max(1))
+    }
+
+    /// Extend PHP session `id`'s record (indexed first, so the index never
+    /// ends before the record); its new expiry, or `None` when it was not
+    /// extended. Failures only cost the extension: the record lives on
+    /// until its current expiry.
+    async fn extend(&self, sub: &str, id: &str, family: &str) -> Option<i64> {
+        if let Err(err) = self.remember(sub, id, family).await {
+            tracing::warn!(error = %err, "could not index a PHP session; not extended");
+            return None;
+        }
+        match self.store.touch(id).await {
+            Ok(expires_at) => expires_at,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not extend a PHP session");
+                None
+            }
+        }
+    }
+
     /// End the PHP session the request's cookie names (delete its record,
     /// waiting for PHP's lock when locking is on); whether there was one.
     pub async fn end(&self, headers: &HeaderMap) -> Result<bool, PhpError> {
@@ -428,6 +514,11 @@ impl LegacySessions {
         self.cookie(String::new(), true)
     }
 }
+
+/// A PHP session's record is extended at most once per this fraction of
+/// `gc_maxlifetime` (2.4 min of PHP's default 24): it then lasts at least
+/// 90% of the lifetime after the bridge's last request.
+const EXTEND_EVERY: i64 = 10;
 
 /// The outcome for a store error: 503 when unreachable (or locked by PHP),
 /// else no credential (unreadable data is not a login).
@@ -488,8 +579,12 @@ impl CredentialSource for LegacySessions {
         &self,
         headers: &HeaderMap,
         user: &Principal,
+        family: &str,
     ) -> Result<Vec<HeaderValue>, AuthRejection> {
-        match self.start(headers, &BridgeIdentity::from(user)).await {
+        match self
+            .start(headers, &BridgeIdentity::from(user), family)
+            .await
+        {
             Ok(id) => Ok(vec![self.set_cookie(&id)]),
             Err(err) => {
                 tracing::warn!(error = %crate::error_chain(&err), "login failed: PHP session store unavailable");
@@ -498,11 +593,25 @@ impl CredentialSource for LegacySessions {
         }
     }
 
-    async fn on_logout(&self, headers: &HeaderMap) -> Result<(), AuthRejection> {
-        match self.end(headers).await {
-            Ok(_) => Ok(()),
-            Err(err) => {
-                tracing::warn!(error = %crate::error_chain(&err), "logout failed: could not delete the PHP session");
+    async fn on_logout(
+        &self,
+        headers: &HeaderMap,
+        scope: LogoutScope<'_>,
+    ) -> Result<(), AuthRejection> {
+        let ended = match scope {
+            LogoutScope::Family { sub, family } => self.end_sessions_of(sub, Some(family)).await,
+            LogoutScope::User { sub } => self.end_sessions_of(sub, None).await,
+            _ => Ok(0),
+        };
+        match (self.end(headers).await, ended) {
+            (Ok(_), Ok(n)) => {
+                if n > 0 {
+                    tracing::debug!(sessions = n, "logout: PHP sessions ended");
+                }
+                Ok(())
+            }
+            (Err(err), _) | (_, Err(err)) => {
+                tracing::warn!(error = %crate::error_chain(&err), "logout failed: could not delete the PHP sessions");
                 Err(AuthRejection::Unavailable)
             }
         }
@@ -564,8 +673,32 @@ mod tests {
             async fn delete(&self, _: &str) -> Result<bool, PhpError> {
                 Ok(false)
             }
+            async fn load_record(
+                &self,
+                _: &str,
+            ) -> Result<Option<session_bridge_php::PhpRecord>, PhpError> {
+                Ok(None)
+            }
+            async fn touch(&self, _: &str) -> Result<Option<i64>, PhpError> {
+                Ok(None)
+            }
+            async fn remember(&self, _: &str, _: &IndexedSession) -> Result<(), PhpError> {
+                Ok(())
+            }
+            async fn sessions_of(&self, _: &str) -> Result<Vec<IndexedSession>, PhpError> {
+                Ok(Vec::new())
+            }
+            async fn forget(&self, _: &str, _: &[IndexedSession]) -> Result<(), PhpError> {
+                Ok(())
+            }
         }
         let php = LegacySessions::new(Arc::new(NoStore)).with_secure_cookie(true);
+        // Extended at most once per tenth of the lifetime (1440 s: 144 s).
+        let full = php.full_expiry();
+        assert!(!php.extension_due(Some(full)));
+        assert!(!php.extension_due(Some(full - 140)));
+        assert!(php.extension_due(Some(full - 150)));
+        assert!(php.extension_due(None));
         let set = php.set_cookie("abc");
         let set = set.to_str().unwrap();
         assert!(set.starts_with("PHPSESSID=abc"), "{set}");

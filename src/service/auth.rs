@@ -17,6 +17,7 @@ use super::redirect::safe_next;
 use crate::bridge::sessions::{LoadedSession, unix_ms};
 use crate::bridge::{AuthRejection, Authenticated, Authn, Mode, cookies};
 use crate::identity::{CredentialKind, Identity};
+use crate::legacy::hooks::Ending;
 use crate::login::{Attempt, AuthenticatedUser, LoginError, Password};
 
 /// Longest username and password accepted before any check.
@@ -225,7 +226,14 @@ pub(super) async fn login(
     }
     match start_session(&state, &user, None).await {
         Ok(started) => {
-            let php = match crate::legacy::hooks::on_login(&state.bridge, &headers, &user).await {
+            let php = match crate::legacy::hooks::on_login(
+                &state.bridge,
+                &headers,
+                &user,
+                started.family(),
+            )
+            .await
+            {
                 Ok(cookie) => cookie,
                 Err(r) => return r.into_response(),
             };
@@ -261,6 +269,11 @@ pub(super) struct Started {
 }
 
 impl Started {
+    /// The token family of the session.
+    pub(super) fn family(&self) -> &str {
+        &self.session.identity.family
+    }
+
     pub(super) fn set_cookies(self, state: &AppState, headers: &mut HeaderMap, with_token: bool) {
         let cookies = state.bridge.cookies();
         let now = OffsetDateTime::now_utc();
@@ -406,14 +419,18 @@ pub(super) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
         // PHP session that outlived the bridge's).
         Authn::Anonymous | Authn::Rejected(_) => {
             if state.bridge.csrf().allows(&headers)
-                && let Err(r) = crate::legacy::hooks::on_logout(&state.bridge, &headers).await
+                && let Err(r) =
+                    crate::legacy::hooks::on_logout(&state.bridge, &headers, Ending::ThisBrowser)
+                        .await
             {
                 return r.into_response();
             }
             return logged_out(&state, &headers);
         }
     };
-    if let Err(r) = crate::legacy::hooks::on_logout(&state.bridge, &headers).await {
+    if let Err(r) =
+        crate::legacy::hooks::on_logout(&state.bridge, &headers, Ending::family_of(&a)).await
+    {
         return r.into_response();
     }
     let until = OffsetDateTime::now_utc() + state.max_token_ttl;
@@ -456,7 +473,10 @@ pub(super) async fn logout_all(State(state): State<AppState>, headers: HeaderMap
         Ok(a) => a,
         Err(r) => return r,
     };
-    if let Err(r) = crate::legacy::hooks::on_logout(&state.bridge, &headers).await {
+    let everything = Ending::User {
+        sub: &a.identity.sub,
+    };
+    if let Err(r) = crate::legacy::hooks::on_logout(&state.bridge, &headers, everything).await {
         return r.into_response();
     }
     let now = unix_ms(OffsetDateTime::now_utc());

@@ -195,7 +195,14 @@ async fn finish(
     }
     match start_session(state, &user, None).await {
         Ok(started) => {
-            let php = match crate::legacy::hooks::on_login(&state.bridge, headers, &user).await {
+            let php = match crate::legacy::hooks::on_login(
+                &state.bridge,
+                headers,
+                &user,
+                started.family(),
+            )
+            .await
+            {
                 Ok(cookie) => cookie,
                 Err(r) => return r.into_response(),
             };

@@ -14,6 +14,8 @@ mod gateway;
 mod keys;
 mod layer_stores;
 mod legacy_php;
+mod legacy_php_expiry;
+mod legacy_php_logout;
 mod oidc_login;
 mod replica;
 mod serve;

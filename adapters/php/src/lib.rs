@@ -65,6 +65,7 @@ mod codec;
 mod dynamodb;
 mod error;
 mod identity;
+pub mod index;
 mod redis;
 mod session;
 mod store;
@@ -80,6 +81,7 @@ pub use codec::{
 pub use dynamodb::{DataType, DynamoLayout, DynamoLocking, PhpDynamoDbStore};
 pub use error::{DecodeProblem, EncodeProblem, Error};
 pub use identity::{BridgeIdentity, DEFAULT_IDENTITY_KEY, LoginMapping};
+pub use index::{IndexedSession, PhpRecord};
 pub use redis::{DEFAULT_GC_MAXLIFETIME, DEFAULT_REDIS_PREFIX, PhpRedisStore, RedisLocking};
 pub use session::PhpSession;
 pub use store::{Change, PhpSessionStore, new_session_id, validate_session_id};

@@ -9,6 +9,8 @@
 //!
 //! (Checked against phpredis 5.3.7 with PHP 8.2: Debian 12's `php-redis`.)
 
+mod index;
+
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -21,7 +23,7 @@ use fred::types::{Expiration, SetOptions, Value as RedisValue};
 use session_bridge_store::StoreError;
 
 use crate::store::{Change, PhpSessionStore, backoff, validate_session_id};
-use crate::{EncodeProblem, Error, Format, Limits, PhpSession};
+use crate::{EncodeProblem, Error, Format, IndexedSession, Limits, PhpRecord, PhpSession};
 
 const STORE: &str = "phpredis";
 
@@ -339,6 +341,29 @@ impl PhpSessionStore for PhpRedisStore {
         validate_session_id(id)?;
         let bytes: Option<Vec<u8>> = self.call(self.pool.get(self.key(id))).await?;
         bytes.map(|b| self.decode(&b)).transpose()
+    }
+
+    async fn load_record(&self, id: &str) -> Result<Option<PhpRecord>, Error> {
+        validate_session_id(id)?;
+        self.load_record_at(&self.key(id)).await
+    }
+
+    async fn touch(&self, id: &str) -> Result<Option<i64>, Error> {
+        validate_session_id(id)?;
+        self.touch_at(&self.key(id)).await
+    }
+
+    async fn remember(&self, sub: &str, entry: &IndexedSession) -> Result<(), Error> {
+        validate_session_id(&entry.id)?;
+        self.remember_at(sub, entry).await
+    }
+
+    async fn sessions_of(&self, sub: &str) -> Result<Vec<IndexedSession>, Error> {
+        self.sessions_of_at(sub).await
+    }
+
+    async fn forget(&self, sub: &str, entries: &[IndexedSession]) -> Result<(), Error> {
+        self.forget_at(sub, entries).await
     }
 
     async fn update(&self, id: &str, change: &mut Change<'_>) -> Result<PhpSession, Error> {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{BridgeIdentity, Error, PhpSession};
+use crate::{BridgeIdentity, Error, IndexedSession, PhpRecord, PhpSession};
 
 /// A change to a session, applied inside a read-modify-write. It may run
 /// more than once (once per attempt), each time on a freshly read session.
@@ -29,6 +29,65 @@ pub trait PhpSessionStore: Send + Sync {
 
     /// Delete session `id`, ending it for PHP; whether there was a record.
     async fn delete(&self, id: &str) -> Result<bool, Error>;
+
+    /// Like [`load`](Self::load), with the record's expiry.
+    async fn load_record(&self, id: &str) -> Result<Option<PhpRecord>, Error>;
+
+    /// Push the expiry of session `id` to a full lifetime from now, as PHP
+    /// does at the end of a request that did not change the session
+    /// (phpredis `EXPIRE`, aws-sdk-php's write of `expires`). With locking,
+    /// only when PHP's lock is free: a PHP request holding it extends the
+    /// record itself when it ends. Returns the new expiry (Unix seconds), or
+    /// `None` when nothing was extended (no live record, or PHP held the
+    /// lock). Never brings an expired record back.
+    async fn touch(&self, id: &str) -> Result<Option<i64>, Error>;
+
+    /// Add `entry` to `sub`'s index (or raise its expiry), and drop the
+    /// user's entries whose record is gone. See [`crate::index`] for the
+    /// layout.
+    async fn remember(&self, sub: &str, entry: &IndexedSession) -> Result<(), Error>;
+
+    /// Every entry of `sub`'s index, lapsed ones included (PHP may have
+    /// kept their records alive).
+    async fn sessions_of(&self, sub: &str) -> Result<Vec<IndexedSession>, Error>;
+
+    /// Remove `entries` from `sub`'s index (the index goes when empty).
+    async fn forget(&self, sub: &str, entries: &[IndexedSession]) -> Result<(), Error>;
+
+    /// Delete the records of `sub`'s indexed sessions (only those of token
+    /// `family` when given), each as [`delete`](Self::delete) does, then
+    /// their entries. Returns how many records there were. On an error the
+    /// entries not yet handled stay, so a retry finishes the job.
+    async fn end_sessions_of(&self, sub: &str, family: Option<&str>) -> Result<usize, Error> {
+        let entries: Vec<IndexedSession> = self
+            .sessions_of(sub)
+            .await?
+            .into_iter()
+            .filter(|e| family.is_none_or(|f| e.family == f))
+            .collect();
+        let mut ended = 0;
+        let mut done = Vec::with_capacity(entries.len());
+        let mut failure = None;
+        for entry in entries {
+            match self.delete(&entry.id).await {
+                Ok(existed) => {
+                    ended += usize::from(existed);
+                    done.push(entry);
+                }
+                Err(err) => {
+                    failure = Some(err);
+                    break;
+                }
+            }
+        }
+        if !done.is_empty() {
+            self.forget(sub, &done).await?;
+        }
+        match failure {
+            Some(err) => Err(err),
+            None => Ok(ended),
+        }
+    }
 
     /// Write the bridge's `identity` under `key`, keeping everything else.
     async fn write_identity(

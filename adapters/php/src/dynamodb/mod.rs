@@ -11,6 +11,7 @@
 //! (`hash_key`, `data_attribute`, `session_lifetime_attribute`), and here.
 
 mod error;
+mod index;
 mod item;
 
 use std::collections::HashMap;
@@ -21,7 +22,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use crate::store::{Change, PhpSessionStore, backoff, validate_session_id};
-use crate::{DEFAULT_GC_MAXLIFETIME, Error, Format, Limits, PhpSession};
+use crate::{DEFAULT_GC_MAXLIFETIME, Error, Format, IndexedSession, Limits, PhpRecord, PhpSession};
 use error::sdk_error;
 
 /// aws-sdk-php's lock attribute (not configurable there).
@@ -201,6 +202,29 @@ impl PhpSessionStore for PhpDynamoDbStore {
             (_, Some(bytes)) => self.session(Some(bytes)).map(Some),
             (_, None) => Ok(None),
         }
+    }
+
+    async fn load_record(&self, id: &str) -> Result<Option<PhpRecord>, Error> {
+        validate_session_id(id)?;
+        self.load_record_of(id).await
+    }
+
+    async fn touch(&self, id: &str) -> Result<Option<i64>, Error> {
+        validate_session_id(id)?;
+        self.touch_of(id, self.locking.as_ref()).await
+    }
+
+    async fn remember(&self, sub: &str, entry: &IndexedSession) -> Result<(), Error> {
+        validate_session_id(&entry.id)?;
+        self.remember_of(sub, entry).await
+    }
+
+    async fn sessions_of(&self, sub: &str) -> Result<Vec<IndexedSession>, Error> {
+        self.sessions_of_sub(sub).await
+    }
+
+    async fn forget(&self, sub: &str, entries: &[IndexedSession]) -> Result<(), Error> {
+        self.forget_of(sub, entries).await
     }
 
     async fn update(&self, id: &str, change: &mut Change<'_>) -> Result<PhpSession, Error> {

@@ -460,3 +460,70 @@ async fn binary_data_attributes_and_other_names() {
         "{err}"
     );
 }
+
+/// aws-sdk-php items, seen through boto3 and the SDK.
+struct DynamoProbe {
+    store: PhpDynamoDbStore,
+    table: String,
+}
+
+#[async_trait::async_trait]
+impl crate::index::Probe for DynamoProbe {
+    async fn set_expiry(&self, id: &str, at: i64) {
+        client()
+            .update_item()
+            .table_name(&self.table)
+            .key(
+                "id",
+                session_bridge_php::aws_sdk_dynamodb::types::AttributeValue::S(
+                    self.store.item_id(id),
+                ),
+            )
+            .update_expression("SET expires = :e")
+            .condition_expression("attribute_exists(id)")
+            .expression_attribute_values(
+                ":e",
+                session_bridge_php::aws_sdk_dynamodb::types::AttributeValue::N(at.to_string()),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn index(&self, sub: &str) -> Option<i64> {
+        let item = boto(
+            "get",
+            json!({"table": self.table, "id": format!("PHPSESSID_session-bridge:user:{sub}")}),
+        );
+        if item.is_null() {
+            return None;
+        }
+        Some(item["expires"]["N"].as_str().unwrap().parse().unwrap())
+    }
+
+    async fn hold_lock(&self, id: &str) {
+        boto(
+            "lock",
+            json!({"table": self.table, "id": self.store.item_id(id)}),
+        );
+    }
+
+    async fn lock_held(&self, id: &str) -> bool {
+        item_of(&self.table, &self.store, id)
+            .get("lock")
+            .is_some_and(|l| l["N"] == "1")
+    }
+}
+
+#[tokio::test]
+async fn the_index_contract_on_dynamodb() {
+    let (store, table) = store().await;
+    let probe = DynamoProbe {
+        store: store.clone(),
+        table,
+    };
+    crate::index::the_index_contract(&store, &probe).await;
+    crate::index::lapsed_entries_follow_their_records(&store, &probe).await;
+    let locking = store.clone().with_locking(DynamoLocking::default());
+    crate::index::the_touch_contract(&store, &locking, &probe).await;
+}

@@ -9,6 +9,7 @@
 mod codec;
 mod dynamodb;
 mod garbage;
+mod index;
 mod php_redis;
 mod roundtrip;
 

@@ -356,3 +356,64 @@ async fn an_undecodable_record_is_not_overwritten() {
         Err(Error::InvalidSessionId)
     ));
 }
+
+/// phpredis keys, seen through the pool.
+struct RedisProbe {
+    pool: Pool,
+    store: PhpRedisStore,
+}
+
+#[async_trait::async_trait]
+impl crate::index::Probe for RedisProbe {
+    async fn set_expiry(&self, id: &str, at: i64) {
+        let set: bool = self
+            .pool
+            .expire_at(self.store.key(id), at, None)
+            .await
+            .unwrap();
+        assert!(set, "no record to expire");
+    }
+
+    async fn index(&self, sub: &str) -> Option<i64> {
+        let key = format!("PHPREDIS_SESSION:session-bridge:user:{sub}");
+        let ttl: i64 = self.pool.ttl(&key).await.unwrap();
+        (ttl >= 0).then(|| crate::index::now() + ttl)
+    }
+
+    async fn hold_lock(&self, id: &str) {
+        let _: () = self
+            .pool
+            .set(
+                format!("{}_LOCK", self.store.key(id)),
+                "php-request",
+                Some(session_bridge_php::fred::types::Expiration::EX(30)),
+                None,
+                false,
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn lock_held(&self, id: &str) -> bool {
+        let lock: Option<String> = self
+            .pool
+            .get(format!("{}_LOCK", self.store.key(id)))
+            .await
+            .unwrap();
+        lock.as_deref() == Some("php-request")
+    }
+}
+
+#[tokio::test]
+async fn the_index_contract_on_phpredis() {
+    let pool = pool().await;
+    let store = store(&pool, Format::Php);
+    let probe = RedisProbe {
+        pool: pool.clone(),
+        store: store.clone(),
+    };
+    crate::index::the_index_contract(&store, &probe).await;
+    crate::index::lapsed_entries_follow_their_records(&store, &probe).await;
+    let locking = store.clone().with_locking(RedisLocking::default());
+    crate::index::the_touch_contract(&store, &locking, &probe).await;
+}
