@@ -15,6 +15,7 @@
 pub(super) mod config;
 mod forward_auth;
 mod proxy;
+mod sent;
 mod spellings;
 mod tokens;
 

@@ -219,10 +219,20 @@ pub(super) async fn forward(State(state): State<AppState>, req: Request) -> Resp
     set_forwarded(headers, client_ip, host, &proxy.proto);
     parts.uri = uri;
     parts.version = Version::HTTP_11;
+    let (body, sent) = super::sent::signal_end(body);
     let upstream_req = Request::from_parts(parts, body);
 
-    let result =
-        tokio::time::timeout(proxy.response_timeout, proxy.client.request(upstream_req)).await;
+    // `response_timeout` runs from the end of the request body: an upload
+    // streams for as long as it takes (the server's body-read timeout
+    // guards against a client that stalls), then the upstream has that
+    // long to answer. An upstream may also answer before the body ends.
+    let request = proxy.client.request(upstream_req);
+    tokio::pin!(request);
+    let result = tokio::select! {
+        biased;
+        r = &mut request => Ok(r),
+        _ = sent => tokio::time::timeout(proxy.response_timeout, &mut request).await,
+    };
     let upstream_response = match result {
         Ok(Ok(r)) => r,
         Ok(Err(err)) if is_timeout(&err) => {

@@ -347,6 +347,9 @@ pub async fn bodies_stream_both_ways() {
     )
     .await
     .expect("the upstream must see the first chunk while the upload goes on (no buffering)");
+    // An upload that lasts longer than `response_timeout` (1 s here) is not
+    // cut off: the deadline runs from the end of the body.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     for chunk in body[1024..].chunks(256 << 10) {
         socket
             .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
