@@ -406,6 +406,8 @@ mod tests {
                 origin_jti: Some("fam".into()),
                 email: None,
                 name: None,
+                listen: None,
+                public_url: None,
             }
         );
     }
@@ -419,7 +421,9 @@ mod tests {
             cmd,
             TokenCommand::Verify {
                 token: "-".into(),
-                token_use: None
+                token_use: None,
+                listen: None,
+                public_url: None,
             }
         );
         let Command::Keys(cmd) = parse(&["keys", "generate", "--force"]) else {

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use session_bridge::config::TokensConfig;
+use session_bridge::tokens::config::TokensConfig;
 use session_bridge::tokens::keys::KeyRing;
 
 use crate::common::{Service, bin, harness_env, run_bin};
@@ -227,7 +227,7 @@ async fn framework_errors_come_back_as_json() {
         .post(format!("{}/login", svc.url))
         .header("Origin", &svc.url)
         .header("Content-Type", "application/json")
-        .body(vec![b' '; 64 * 1024])
+        .body(vec![b' '; 17 * 1024])
         .send()
         .await
         .unwrap();

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use reqwest::StatusCode;
-use session_bridge::config::TokensConfig;
+use session_bridge::tokens::config::TokensConfig;
 use session_bridge::tokens::keys::KeyRing;
 use session_bridge::tokens::mint::{Minter, Subject, TokenUse};
 
