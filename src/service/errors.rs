@@ -29,7 +29,10 @@ pub(super) async fn as_json(response: Response) -> Response {
     // The framework's text can name parser internals; the fixed message
     // says what a client needs. The length is the new body's.
     parts.headers.remove(header::CONTENT_LENGTH);
-    let mut fresh = (status, axum::Json(json!({ "error": code, "message": message })))
+    let mut fresh = (
+        status,
+        axum::Json(json!({ "error": code, "message": message })),
+    )
         .into_response();
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE {
@@ -70,6 +73,7 @@ fn describe(status: StatusCode) -> (&'static str, &'static str) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use axum::Router;
     use axum::body::Body;
@@ -82,11 +86,18 @@ mod tests {
         body
     }
 
-    async fn json_only(axum::Json(v): axum::Json<serde_json::Value>) -> axum::Json<serde_json::Value> {
+    async fn json_only(
+        axum::Json(v): axum::Json<serde_json::Value>,
+    ) -> axum::Json<serde_json::Value> {
         axum::Json(v)
     }
 
-    async fn call(method: &str, uri: &str, ct: Option<&str>, body: Vec<u8>) -> (u16, serde_json::Value, Option<String>) {
+    async fn call(
+        method: &str,
+        uri: &str,
+        ct: Option<&str>,
+        body: Vec<u8>,
+    ) -> (u16, serde_json::Value, Option<String>) {
         let app = Router::new()
             .route("/echo", post(echo))
             .route("/json", post(json_only))
@@ -96,14 +107,23 @@ mod tests {
         if let Some(ct) = ct {
             req = req.header("content-type", ct);
         }
-        let response = app.oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
+        let response = app
+            .oneshot(req.body(Body::from(body)).unwrap())
+            .await
+            .unwrap();
         let status = response.status().as_u16();
         let allow = response
             .headers()
             .get("allow")
             .map(|v| v.to_str().unwrap().to_owned());
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or_default(), allow)
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or_default(),
+            allow,
+        )
     }
 
     #[tokio::test]
@@ -114,11 +134,20 @@ mod tests {
         assert_eq!((s, v["error"].as_str()), (405, Some("method_not_allowed")));
         assert_eq!(allow.as_deref(), Some("POST"));
         let (s, v, _) = call("POST", "/json", Some("text/html"), b"{}".to_vec()).await;
-        assert_eq!((s, v["error"].as_str()), (415, Some("unsupported_media_type")));
+        assert_eq!(
+            (s, v["error"].as_str()),
+            (415, Some("unsupported_media_type"))
+        );
         let (s, v, _) = call("POST", "/json", Some("application/json"), b"{x".to_vec()).await;
         assert_eq!((s, v["error"].as_str()), (400, Some("bad_request")));
         assert!(v["message"].is_string());
-        let (s, v, _) = call("POST", "/json", Some("application/json"), b"{\"a\":1}".to_vec()).await;
+        let (s, v, _) = call(
+            "POST",
+            "/json",
+            Some("application/json"),
+            b"{\"a\":1}".to_vec(),
+        )
+        .await;
         assert_eq!((s, v["a"].as_i64()), (200, Some(1)));
     }
 }

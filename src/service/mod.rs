@@ -94,7 +94,10 @@ pub fn router(state: AppState) -> Router {
         .merge(auth)
         .merge(demo)
         .merge(oidc::routes(&state))
-        .merge(crate::tokens::publish::router(Arc::clone(&state.keys), state.issuer.clone()))
+        .merge(crate::tokens::publish::router(
+            Arc::clone(&state.keys),
+            state.issuer.clone(),
+        ))
         // Not around the gateway: the proxy relays upstream answers as they are.
         .layer(axum::middleware::map_response(errors::as_json));
     own

@@ -244,9 +244,7 @@ pub async fn run_token(
         }
         TokenCommand::Verify {
             token, token_use, ..
-        } => {
-            verify(cfg, public_url, data_dir, &token, token_use.map(Into::into)).await
-        }
+        } => verify(cfg, public_url, data_dir, &token, token_use.map(Into::into)).await,
     }
 }
 
@@ -367,6 +365,7 @@ mod tests {
     }
 
     #[derive(Debug, Subcommand)]
+    #[allow(clippy::large_enum_variant)]
     enum Command {
         #[command(subcommand)]
         Keys(KeysCommand),

@@ -108,7 +108,10 @@ async fn a_validly_signed_token_with_a_blank_sub_is_refused_everywhere() {
             }
         }
     }
-    assert!(accepted.is_empty(), "blank subjects accepted: {accepted:#?}");
+    assert!(
+        accepted.is_empty(),
+        "blank subjects accepted: {accepted:#?}"
+    );
 }
 
 #[tokio::test]
@@ -149,7 +152,10 @@ async fn the_dev_user_exists_only_in_the_development_setup() {
             !svc.logged("with password"),
             "{setup}: a dev password was printed"
         );
-        assert!(!data.join("users.toml").exists(), "{setup}: users file created");
+        assert!(
+            !data.join("users.toml").exists(),
+            "{setup}: users file created"
+        );
         assert!(
             svc.logged("session-bridge users add"),
             "{setup}: no hint on how to add a user"
@@ -195,7 +201,14 @@ fn a_key_file_others_can_read_is_refused() {
     assert!(stdout.contains("chmod 600"), "{stdout}");
     let (code, _, stderr) = run_bin(
         dir.path(),
-        &["--data-dir", data.to_str().unwrap(), "token", "mint", "--sub", "s"],
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "token",
+            "mint",
+            "--sub",
+            "s",
+        ],
         &[],
     );
     assert_ne!(code, 0);
@@ -209,8 +222,7 @@ fn a_corrupt_users_file_stops_the_start_before_listening() {
     std::fs::create_dir_all(&data).unwrap();
     let users = data.join("users.toml");
     std::fs::write(&users, "[[user]\nname = \n").unwrap();
-    std::fs::set_permissions(&users, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .unwrap();
+    std::fs::set_permissions(&users, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let (code, stdout, _) = serve_must_fail(&data, &[]);
     assert_ne!(code, 0);
     assert!(!stdout.contains("\"listening\""), "{stdout}");
@@ -255,7 +267,10 @@ async fn framework_errors_come_back_as_json() {
             .unwrap_or_default();
         let text = response.text().await.unwrap();
         match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(v) if ct.starts_with("application/json") && v["error"] == code && v["message"].is_string() => {}
+            Ok(v)
+                if ct.starts_with("application/json")
+                    && v["error"] == code
+                    && v["message"].is_string() => {}
             _ => plain.push(format!("{name}: {ct} {text:?}")),
         }
     }
@@ -270,7 +285,14 @@ async fn token_mint_mints_what_a_service_on_another_address_accepts() {
     let listen = format!("127.0.0.1:{port}");
     let svc = Service::start_on(&listen, &["--data-dir", data.to_str().unwrap()], &[]);
     let mint = |extra: &[&str]| {
-        let mut args = vec!["--data-dir", data.to_str().unwrap(), "token", "mint", "--sub", "alice"];
+        let mut args = vec![
+            "--data-dir",
+            data.to_str().unwrap(),
+            "token",
+            "mint",
+            "--sub",
+            "alice",
+        ];
         args.extend_from_slice(extra);
         let (code, stdout, stderr) = run_bin(dir.path(), &args, &[]);
         assert_eq!(code, 0, "{stderr}");

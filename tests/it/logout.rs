@@ -107,7 +107,12 @@ impl Env {
     fn stale_token(&self) -> String {
         let past = time::OffsetDateTime::now_utc() - time::Duration::hours(2);
         self.minter
-            .mint_at(TokenUse::Access, &Subject::new("stale-sub"), "stale-family", past)
+            .mint_at(
+                TokenUse::Access,
+                &Subject::new("stale-sub"),
+                "stale-family",
+                past,
+            )
             .unwrap()
             .token
     }
@@ -158,7 +163,7 @@ impl Env {
 
 /// What a case presents besides (or instead of) a live session cookie.
 #[derive(Debug, Clone, Copy)]
-enum Other {
+enum Second {
     /// A token of the same session.
     SameFamily,
     /// Expired but validly signed.
@@ -173,13 +178,13 @@ enum Other {
     OtherUser,
 }
 
-const OTHERS: [Other; 6] = [
-    Other::SameFamily,
-    Other::Stale,
-    Other::Revoked,
-    Other::Bogus,
-    Other::OtherFamily,
-    Other::OtherUser,
+const SECONDS: [Second; 6] = [
+    Second::SameFamily,
+    Second::Stale,
+    Second::Revoked,
+    Second::Bogus,
+    Second::OtherFamily,
+    Second::OtherUser,
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,14 +193,14 @@ async fn logout_ends_every_credential_or_refuses() {
     let mut leftovers = Vec::new();
     let mut wrong_status = Vec::new();
 
-    for other in OTHERS {
+    for other in SECONDS {
         // As a bearer header, then as the token cookie.
         for as_cookie in [false, true] {
             let alice = env.login("alice").await;
             let token = match other {
-                Other::SameFamily => env.bearer_of(&alice).await,
-                Other::Stale => env.stale_token(),
-                Other::Revoked => {
+                Second::SameFamily => env.bearer_of(&alice).await,
+                Second::Stale => env.stale_token(),
+                Second::Revoked => {
                     let gone = env.login("alice").await;
                     assert_eq!(
                         env.logout(&[("sb_session", &gone.session)], None).await,
@@ -203,20 +208,26 @@ async fn logout_ends_every_credential_or_refuses() {
                     );
                     gone.token
                 }
-                Other::Bogus => "not.a.token".to_owned(),
-                Other::OtherFamily => env.login("alice").await.token,
-                Other::OtherUser => env.login("bob").await.token,
+                Second::Bogus => "not.a.token".to_owned(),
+                Second::OtherFamily => env.login("alice").await.token,
+                Second::OtherUser => env.login("bob").await.token,
             };
             let token_was_live = env.token_alive(&token).await;
             let status = if as_cookie {
-                env.logout(&[("sb_session", &alice.session), ("sb_token", &token)], None)
-                    .await
+                env.logout(
+                    &[("sb_session", &alice.session), ("sb_token", &token)],
+                    None,
+                )
+                .await
             } else {
                 env.logout(&[("sb_session", &alice.session)], Some(&token))
                     .await
             };
-            let case = format!("session + {other:?} {}", if as_cookie { "token cookie" } else { "bearer" });
-            let refused = matches!(other, Other::OtherFamily | Other::OtherUser);
+            let case = format!(
+                "session + {other:?} {}",
+                if as_cookie { "token cookie" } else { "bearer" }
+            );
+            let refused = matches!(other, Second::OtherFamily | Second::OtherUser);
             let expected = if refused { 400 } else { 200 };
             if status != expected {
                 wrong_status.push(format!("{case}: {status}"));
@@ -264,8 +275,13 @@ async fn logout_ends_every_credential_or_refuses() {
     let status = env
         .logout(&[("sb_token", &alice.token)], Some("not.a.token"))
         .await;
-    if status != 200 || env.token_alive(&alice.token).await || env.session_alive(&alice.session).await {
-        leftovers.push(format!("token cookie + bogus bearer: {status}, token or session alive"));
+    if status != 200
+        || env.token_alive(&alice.token).await
+        || env.session_alive(&alice.session).await
+    {
+        leftovers.push(format!(
+            "token cookie + bogus bearer: {status}, token or session alive"
+        ));
     }
 
     eprintln!(

@@ -150,7 +150,10 @@ async fn slowloris_is_closed_by_the_timeouts_while_health_and_login_answer() {
         rss_held < RSS_BOUND_KB,
         "RSS {rss_held} KiB over {RSS_BOUND_KB} KiB"
     );
-    assert_eq!(still_open, 0, "slow connections left open after {give_up:?}");
+    assert_eq!(
+        still_open, 0,
+        "slow connections left open after {give_up:?}"
+    );
     // And the service is still there.
     let health = fresh()
         .get(format!("{}/healthz", svc.url))
@@ -168,7 +171,10 @@ async fn exchange(svc: &Service, request: &[u8], within: Duration) -> (String, D
     stream.write_all(request).await.unwrap();
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(within, stream.read_to_end(&mut answer)).await;
-    (String::from_utf8_lossy(&answer).into_owned(), started.elapsed())
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
 }
 
 #[tokio::test]
@@ -232,8 +238,7 @@ async fn oversized_heads_get_431_and_the_cap_keeps_room_for_health_checks() {
         reserve.push(TcpStream::connect(addr(&svc)).await.unwrap());
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (answer, took) =
-        exchange(&svc, get("/healthz").as_bytes(), Duration::from_secs(10)).await;
+    let (answer, took) = exchange(&svc, get("/healthz").as_bytes(), Duration::from_secs(10)).await;
     assert!(answer.is_empty(), "{answer:?}");
     assert!(took < Duration::from_secs(10), "the connection was held");
     assert!(svc.logged("connection limit reached"));

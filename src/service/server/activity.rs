@@ -4,6 +4,7 @@
 //! trickles in; this catches the ones that send nothing at all (and
 //! keep-alive connections nobody reuses) sooner.
 
+use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -94,6 +95,63 @@ impl hyper::body::Body for Counted {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
         Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A request body that fails when the client pauses longer than `timeout`
+/// between two pieces (a body shorter than its `Content-Length` would
+/// otherwise be waited on forever). Unlike tower-http's `TimeoutBody` it
+/// keeps the body's length and end, which the proxy passes on.
+pub(super) struct PacedBody {
+    inner: hyper::body::Incoming,
+    timeout: Duration,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl PacedBody {
+    pub(super) fn new(inner: hyper::body::Incoming, timeout: Duration) -> Self {
+        Self {
+            inner,
+            timeout,
+            sleep: None,
+        }
+    }
+}
+
+/// The client paused longer than `server.body_read_timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body stalled longer than the body read timeout")]
+pub(super) struct BodyStalled;
+
+impl hyper::body::Body for PacedBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            this.sleep = None;
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        let timeout = this.timeout;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyStalled)))),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     fn is_end_stream(&self) -> bool {

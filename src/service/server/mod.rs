@@ -26,9 +26,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt as _;
-use tower_http::timeout::TimeoutBody;
 
-use activity::{Activity, TrackedIo, counted};
+use activity::{Activity, PacedBody, TrackedIo, counted};
 use limits::ConnectionCaps;
 
 /// Head deadline on a health-only connection: probes send their request at
@@ -176,13 +175,12 @@ async fn connection(
             let (settings, activity) = (Arc::clone(&settings), Arc::clone(&activity));
             async move {
                 let guard = activity.begin();
-                if lane == Lane::HealthOnly && !matches!(req.uri().path(), "/healthz" | "/readyz")
-                {
+                if lane == Lane::HealthOnly && !matches!(req.uri().path(), "/healthz" | "/readyz") {
                     return Ok::<_, Infallible>(overloaded().map(|b| counted(b, guard)));
                 }
                 let (mut parts, body) = req.into_parts();
                 parts.extensions.insert(ConnectInfo(remote));
-                let body = Body::new(TimeoutBody::new(settings.cfg.body_read_timeout, body));
+                let body = Body::new(PacedBody::new(body, settings.cfg.body_read_timeout));
                 let response = match settings
                     .app
                     .clone()

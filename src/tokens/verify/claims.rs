@@ -166,7 +166,9 @@ impl ClaimRules {
         let sub = raw
             .sub
             .filter(|sub| !sub.trim().is_empty())
-            .ok_or(VerifyError::missing("sub is required and must not be blank"))?;
+            .ok_or(VerifyError::missing(
+                "sub is required and must not be blank",
+            ))?;
 
         let token_use = match (raw.token_use.as_deref(), self.style) {
             (Some("access"), _) => TokenUse::Access,
