@@ -25,7 +25,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, header};
 use axum::routing::{get, post};
-use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -155,12 +154,10 @@ pub async fn serve(
     } else if generated {
         tracing::warn!(path = %keys.path().display(), "generated new signing keys");
     }
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+    let listener = server::bind(config.listen).map_err(|source| ServeError::Bind {
+        addr: config.listen,
+        source,
+    })?;
     let local = listener.local_addr().map_err(ServeError::Serve)?;
     // Without a configured public URL the issuer is the address actually
     // bound (which differs from `listen` when it asks for port 0).

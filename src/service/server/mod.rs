@@ -33,6 +33,8 @@ use limits::ConnectionCaps;
 /// Head deadline on a health-only connection: probes send their request at
 /// once, and a slow client must not sit on a reserved slot.
 const HEALTH_HEAD_TIMEOUT: Duration = Duration::from_secs(2);
+/// Pending connections the kernel may queue before `accept`.
+const LISTEN_BACKLOG: u32 = 4096;
 /// Pause after an `accept` error (out of descriptors, …) before the next.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -49,6 +51,20 @@ enum Lane {
 struct Settings {
     cfg: ServerConfig,
     app: Router,
+}
+
+/// Listen on `addr` with a backlog that absorbs bursts of connections (the
+/// kernel caps it at `net.core.somaxconn`): a full backlog drops handshakes
+/// silently, and clients then wait on retransmissions.
+pub(super) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serve `app` on `listener` until `shutdown` resolves, then stop accepting
