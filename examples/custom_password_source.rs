@@ -67,6 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let overrides = Overrides {
         listen: Some(addr),
         data_dir: Some(".data-example".into()),
+        public_url: None,
     };
     let config = Config::load(None, &overrides)?;
     std::fs::create_dir_all(&config.data_dir)?;

@@ -73,6 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let overrides = Overrides {
         listen: Some(addr),
         data_dir: Some(".data-example".into()),
+        ..Overrides::default()
     };
     let mut config = Config::load(None, &overrides)?;
     config.policy.unauthenticated = Unauthenticated::Redirect;

@@ -30,6 +30,8 @@ struct Cli {
     command: Option<Command>,
 }
 
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the service (the default when no command is given).
@@ -37,6 +39,10 @@ enum Command {
         /// Address to listen on, e.g. 127.0.0.1:8080.
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
+        /// Public base URL (`iss` of minted tokens), e.g.
+        /// https://auth.example.com.
+        #[arg(long, value_name = "URL")]
+        public_url: Option<url::Url>,
     },
     /// Check the configuration and print the problems found.
     CheckConfig,
@@ -63,13 +69,15 @@ enum DynamoDbCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let listen = match &cli.command {
-        Some(Command::Serve { listen }) => *listen,
-        _ => None,
+    let (listen, public_url) = match &cli.command {
+        Some(Command::Serve { listen, public_url }) => (*listen, public_url.clone()),
+        Some(Command::Token(cmd)) => cmd.issuer_overrides(),
+        _ => (None, None),
     };
     let overrides = Overrides {
         listen,
         data_dir: cli.data_dir.clone(),
+        public_url,
     };
     let config = match Config::load(cli.config.as_deref(), &overrides) {
         Ok(config) => config,
@@ -89,7 +97,10 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(run(
-        cli.command.unwrap_or(Command::Serve { listen: None }),
+        cli.command.unwrap_or(Command::Serve {
+            listen: None,
+            public_url: None,
+        }),
         config,
     ))
 }

@@ -291,6 +291,18 @@ impl Bridge {
     async fn by_token(&self, token: &str, kind: CredentialKind) -> Authn {
         let verified = match self.inner.verifier.verify_as(token, TokenUse::Access).await {
             Ok(v) => v,
+            Err(err) if err.kind() == crate::tokens::verify::VerifyErrorKind::UnknownIssuer => {
+                // Most often a token minted for another address or public
+                // URL: say which issuers would have been accepted.
+                tracing::info!(
+                    credential = kind.as_str(),
+                    expected = err.expected_issuers().unwrap_or_default(),
+                    "token refused: unknown issuer"
+                );
+                return Authn::Rejected(AuthRejection::UnknownIssuer {
+                    expected: self.inner.minter.issuer().to_owned(),
+                });
+            }
             Err(err) => {
                 tracing::debug!(
                     kind = err.kind().as_str(),

@@ -253,6 +253,7 @@ pub fn is_ambiguous(path: &str) -> bool {
 /// Collapse `//` and resolve `.`/`..` segments so `/api/../legacy` cannot
 /// pick another route's rule than the one the application will serve.
 /// Percent-encoded dots and slashes are decoded first for the same reason.
+#[cfg_attr(not(feature = "service"), allow(dead_code))] // the gateway's
 pub(crate) fn normalize(path: &str) -> String {
     let decoded = percent_decode_path(path);
     let mut out: Vec<&str> = Vec::new();
@@ -276,6 +277,7 @@ pub(crate) fn normalize(path: &str) -> String {
     normalized
 }
 
+#[cfg_attr(not(feature = "service"), allow(dead_code))] // the gateway's
 pub(crate) fn percent_decode_path(path: &str) -> String {
     String::from_utf8_lossy(&percent_decode_bytes(path)).into_owned()
 }

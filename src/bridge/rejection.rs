@@ -16,6 +16,13 @@ pub enum AuthRejection {
     MissingCredential,
     /// A token was presented and failed verification.
     InvalidToken(VerifyErrorKind),
+    /// A token from an issuer this service does not trust (`invalid_token`
+    /// with reason `unknown_issuer`); the answer names the issuer of this
+    /// service's own tokens, which its discovery document publishes anyway.
+    UnknownIssuer {
+        /// This service's own issuer (`iss` of the tokens it mints).
+        expected: String,
+    },
     /// A session cookie was presented and is not a live session.
     InvalidSession,
     /// The credential was revoked (logout, logout everywhere).
@@ -34,7 +41,7 @@ impl AuthRejection {
     pub fn code(&self) -> &'static str {
         match self {
             Self::MissingCredential => "missing_credential",
-            Self::InvalidToken(_) => "invalid_token",
+            Self::InvalidToken(_) | Self::UnknownIssuer { .. } => "invalid_token",
             Self::InvalidSession => "invalid_session",
             Self::Revoked => "revoked",
             Self::CsrfFailed => "csrf_failed",
@@ -62,6 +69,7 @@ impl AuthRejection {
         match self {
             Self::MissingCredential => "authentication required",
             Self::InvalidToken(_) => "the token is not valid",
+            Self::UnknownIssuer { .. } => "the token's issuer is not trusted here",
             Self::InvalidSession => "the session is not valid or has ended",
             Self::Revoked => "the credential was revoked",
             Self::CsrfFailed => "cross-site request refused",
@@ -81,11 +89,18 @@ impl IntoResponse for AuthRejection {
             // reveals nothing a client could not find out itself.
             body["reason"] = json!(kind.as_str());
         }
+        if let Self::UnknownIssuer { expected } = &self {
+            body["reason"] = json!(VerifyErrorKind::UnknownIssuer.as_str());
+            body["message"] = json!(format!(
+                "the token's issuer is not trusted here; this service's tokens are issued by {expected}"
+            ));
+            body["expected_issuer"] = json!(expected);
+        }
         let mut response = (self.status(), Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match self {
-            Self::InvalidToken(_) | Self::Revoked => {
+            Self::InvalidToken(_) | Self::UnknownIssuer { .. } | Self::Revoked => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer error=\"invalid_token\""),

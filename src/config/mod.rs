@@ -7,7 +7,7 @@
 //! 3. environment variables `SESSION_BRIDGE__<KEY>`, nested keys joined by
 //!    `__` (`SESSION_BRIDGE__STORE__KIND=redis`,
 //!    `SESSION_BRIDGE__STORE__REDIS__URL=redis://…`);
-//! 4. command-line flags (`--listen`, `--data-dir`).
+//! 4. command-line flags (`--listen`, `--public-url`, `--data-dir`).
 //!
 //! Unknown keys are errors, and every invalid setting is reported with its
 //! dotted key before the service listens.
@@ -79,6 +79,8 @@ pub struct Config {
     pub demo: DemoConfig,
     /// The legacy PHP app's sessions (`None`: not shared).
     pub legacy_php: Option<crate::legacy::LegacyPhpConfig>,
+    /// Connection timeouts and limits.
+    pub server: crate::service::ServerConfig,
 }
 
 impl Default for Config {
@@ -102,6 +104,7 @@ impl Default for Config {
             proxy: ProxyConfig::default(),
             demo: DemoConfig::default(),
             legacy_php: None,
+            server: crate::service::ServerConfig::default(),
         }
     }
 }
@@ -173,6 +176,8 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     /// `--data-dir`.
     pub data_dir: Option<PathBuf>,
+    /// `--public-url`.
+    pub public_url: Option<url::Url>,
 }
 
 /// Why a configuration could not be used.
@@ -228,6 +233,9 @@ impl Config {
         if let Some(listen) = &overrides.listen {
             figment = figment.merge(Serialized::default("listen", listen));
         }
+        if let Some(url) = &overrides.public_url {
+            figment = figment.merge(Serialized::default("public_url", url.as_str()));
+        }
         if let Some(dir) = &overrides.data_dir {
             figment = figment.merge(Serialized::default("data_dir", dir));
         }
@@ -273,6 +281,7 @@ impl Config {
         self.users.validate("users", problems);
         self.forward_auth.validate("forward_auth", problems);
         self.proxy.validate("proxy", problems);
+        self.server.validate("server", problems);
         if let Some(php) = &self.legacy_php {
             php.validate("legacy_php", self, problems);
         }
@@ -295,6 +304,22 @@ impl Config {
         matches!(self.store.kind, StoreKind::Embedded | StoreKind::Memory)
             && self.tokens.keys_file.is_none()
             && std::env::var_os("SESSION_BRIDGE_KEYS_FILE").is_none()
+    }
+
+    /// Whether this is a developer's own machine: the embedded store, served
+    /// over plain http to a loopback address (`issuer`, the public URL
+    /// actually served). Only here is the `dev` user created.
+    pub fn is_local_development(&self, issuer: &str) -> bool {
+        let loopback = url::Url::parse(issuer).is_ok_and(|url| {
+            url.scheme() == "http"
+                && match url.host() {
+                    Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                    Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+                    None => false,
+                }
+        });
+        self.store.kind == StoreKind::Embedded && loopback
     }
 
     /// Whether cookies are `Secure`: as configured, else on for an https

@@ -166,11 +166,14 @@ impl AppState {
                 None => None,
             },
             LoginSourceKind::Builtin => {
-                let (users_cfg, data_dir, iss) = (
+                let (mut users_cfg, data_dir, iss) = (
                     config.users.clone(),
                     config.data_dir.clone(),
                     issuer.clone(),
                 );
+                // A known user with a password printed to stdout (the log,
+                // in most deployments) is for a developer's machine only.
+                users_cfg.dev_user &= config.is_local_development(&issuer);
                 let (users, password) = tokio::task::spawn_blocking(move || {
                     BuiltinUsers::open_or_init(&users_cfg, &data_dir, iss)
                 })

@@ -60,7 +60,7 @@ fn parse_login(headers: &HeaderMap, body: &Bytes) -> Option<LoginForm> {
     }
 }
 
-fn error(status: StatusCode, code: &'static str, message: &'static str) -> Response {
+pub(super) fn error(status: StatusCode, code: &'static str, message: &'static str) -> Response {
     let mut r = (status, Json(json!({ "error": code, "message": message }))).into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -298,6 +298,16 @@ pub(super) async fn start_session(
     user: &AuthenticatedUser,
     family: Option<String>,
 ) -> Result<Started, Response> {
+    // Every source checks this already (token verification, the users
+    // file); a session for a blank subject would still name nobody.
+    if user.sub.trim().is_empty() {
+        tracing::warn!(issuer = %user.issuer, "login refused: the identity has an empty subject");
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_identity",
+            "the identity has no subject",
+        ));
+    }
     // Tokens carry `iat` in whole seconds and die when issued in the second
     // of a "log out everywhere": a login right after one waits for the next
     // second so its tokens are not born dead.
@@ -371,7 +381,7 @@ async fn authenticated(
     }
 }
 
-fn logged_out(state: &AppState, headers: &HeaderMap) -> Response {
+pub(super) fn logged_out(state: &AppState, headers: &HeaderMap) -> Response {
     let mut response = if is_form(headers) {
         Redirect::to(state.bridge.login_redirect().unwrap_or("/login")).into_response()
     } else {
@@ -391,7 +401,10 @@ fn logged_out(state: &AppState, headers: &HeaderMap) -> Response {
 
 /// Delete the session named by the request's cookie, whatever proved the
 /// request.
-async fn destroy_cookie_session(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+pub(super) async fn destroy_cookie_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(), Response> {
     if let Some(cookie) = cookies::read(headers, state.bridge.cookies().session_name())
         && let Ok(id) = cookie.parse()
     {
@@ -401,69 +414,6 @@ async fn destroy_cookie_session(state: &AppState, headers: &HeaderMap) -> Result
         })?;
     }
     Ok(())
-}
-
-/// `POST /logout`: end this session and kill its token family.
-pub(super) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let a = match state.bridge.authenticate(&headers, Mode::Either).await {
-        Authn::Authenticated(a) => {
-            if a.identity.credential.kind.is_cookie() && !state.bridge.csrf().allows(&headers) {
-                return AuthRejection::CsrfFailed.into_response();
-            }
-            a
-        }
-        Authn::Rejected(AuthRejection::Unavailable) => {
-            return AuthRejection::Unavailable.into_response();
-        }
-        // Nothing valid to end: just clear the browser's cookies (and end a
-        // PHP session that outlived the bridge's).
-        Authn::Anonymous | Authn::Rejected(_) => {
-            if state.bridge.csrf().allows(&headers)
-                && let Err(r) =
-                    crate::legacy::hooks::on_logout(&state.bridge, &headers, Ending::ThisBrowser)
-                        .await
-            {
-                return r.into_response();
-            }
-            return logged_out(&state, &headers);
-        }
-    };
-    if let Err(r) =
-        crate::legacy::hooks::on_logout(&state.bridge, &headers, Ending::family_of(&a)).await
-    {
-        return r.into_response();
-    }
-    let until = OffsetDateTime::now_utc() + state.max_token_ttl;
-    if let Some(family) = &a.family
-        && let Err(err) = state.bridge.kill(family, until).await
-    {
-        tracing::warn!(error = %crate::error_chain(&err), "logout: revocation store unavailable");
-        return AuthRejection::Unavailable.into_response();
-    }
-    if a.identity.credential.kind != CredentialKind::Session
-        && !a.identity.credential.id.is_empty()
-        && let Err(err) = state
-            .bridge
-            .kill(
-                &a.identity.credential.id,
-                a.identity.credential.expires_at.max(until),
-            )
-            .await
-    {
-        tracing::warn!(error = %crate::error_chain(&err), "logout: revocation store unavailable");
-        return AuthRejection::Unavailable.into_response();
-    }
-    if let Some(session) = &a.session
-        && let Err(err) = state.bridge.sessions().destroy(&session.id).await
-    {
-        tracing::warn!(error = %err, "logout: session store unavailable");
-        return AuthRejection::Unavailable.into_response();
-    }
-    if let Err(r) = destroy_cookie_session(&state, &headers).await {
-        return r;
-    }
-    tracing::info!(sub = %a.identity.sub, "logout");
-    logged_out(&state, &headers)
 }
 
 /// `POST /logout/all`: move the user's epoch to now; every session and token

@@ -3,26 +3,28 @@
 mod app;
 mod auth;
 mod demo;
+mod errors;
 mod gateway;
 mod health;
+mod logout;
 mod oidc;
 mod redirect;
+mod server;
 
 pub use app::{AppState, BuildError};
 pub use demo::DemoSettings;
 pub use gateway::config::{ForwardAuthConfig, IdentityHeaderNames, ProxyConfig, UpstreamConfig};
 pub use redirect::safe_next;
+pub use server::ServerConfig;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request, header};
 use axum::routing::{get, post};
-use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveHeadersLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -75,7 +77,7 @@ pub fn router(state: AppState) -> Router {
     // Auth endpoints take small bodies; refuse big ones before parsing.
     let auth = Router::new()
         .route("/login", get(auth::login_page).post(auth::login))
-        .route("/logout", post(auth::logout))
+        .route("/logout", post(logout::logout))
         .route("/logout/all", post(auth::logout_all))
         .route("/token", post(auth::token))
         .route("/session", get(auth::whoami).post(auth::session_from_token))
@@ -84,14 +86,20 @@ pub fn router(state: AppState) -> Router {
         Some(_) => demo::routes(),
         None => Router::new(),
     };
-    Router::new()
+    let own = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(auth::metrics))
         .merge(auth)
         .merge(demo)
         .merge(oidc::routes(&state))
-        .merge(crate::tokens::publish::router(Arc::clone(&state.keys), state.issuer.clone()))
+        .merge(crate::tokens::publish::router(
+            Arc::clone(&state.keys),
+            state.issuer.clone(),
+        ))
+        // Not around the gateway: the proxy relays upstream answers as they are.
+        .layer(axum::middleware::map_response(errors::as_json));
+    own
         // Last: the proxy is the fallback for paths no route above serves.
         .merge(gateway::routes(&state))
         .with_state(state)
@@ -146,12 +154,10 @@ pub async fn serve(
     } else if generated {
         tracing::warn!(path = %keys.path().display(), "generated new signing keys");
     }
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+    let listener = server::bind(config.listen).map_err(|source| ServeError::Bind {
+        addr: config.listen,
+        source,
+    })?;
     let local = listener.local_addr().map_err(ServeError::Serve)?;
     // Without a configured public URL the issuer is the address actually
     // bound (which differs from `listen` when it asks for port 0).
@@ -159,9 +165,10 @@ pub async fn serve(
         Some(_) => config.public_url(),
         None => format!("http://{local}"),
     };
-    tracing::info!(addr = %local, store = config.store.kind.as_str(), issuer = %issuer, "listening");
-
+    // Built before "listening" is logged: a broken users file or trust
+    // setting must stop the start before anyone is told it serves.
     let (state, dev_password) = AppState::build(&config, stores, keys, issuer.clone()).await?;
+    tracing::info!(addr = %local, store = config.store.kind.as_str(), issuer = %issuer, "listening");
     if let Some(password) = dev_password {
         // Printed once, on stdout, never through the logs.
         println!(
@@ -173,29 +180,18 @@ pub async fn serve(
     if state.demo.is_some() {
         println!("  Demo: open {issuer}/demo ([demo] enabled = false turns it off)\n");
     }
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let graceful = async move {
-        shutdown.await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        let _ = stop_tx.send(true);
-    };
-    let server = axum::serve(listener, app).with_graceful_shutdown(graceful);
-    let deadline = drain_deadline(stop_rx, config.shutdown_timeout);
-    tokio::select! {
-        result = server => result.map_err(ServeError::Serve)?,
-        () = deadline => tracing::warn!(timeout = ?config.shutdown_timeout, "shutdown timeout reached; dropping remaining requests"),
-    }
+    let proxied = !config.proxy.upstreams.is_empty();
+    server::run(
+        listener,
+        router(state),
+        &config.server,
+        proxied,
+        shutdown,
+        config.shutdown_timeout,
+    )
+    .await;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Resolves `timeout` after shutdown began; never before.
-async fn drain_deadline(mut stop: tokio::sync::watch::Receiver<bool>, timeout: Duration) {
-    if stop.wait_for(|stopping| *stopping).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-    tokio::time::sleep(timeout).await;
 }
 
 fn create_data_dir(path: &std::path::Path) -> Result<(), ServeError> {

@@ -44,8 +44,8 @@ pub enum KeysCommand {
 pub enum TokenCommand {
     /// Print a token signed by the current key.
     Mint {
-        /// `sub` claim.
-        #[arg(long)]
+        /// `sub` claim (not empty or blank).
+        #[arg(long, value_parser = not_blank)]
         sub: String,
         /// Username (default: the `sub`).
         #[arg(long)]
@@ -65,6 +65,14 @@ pub enum TokenCommand {
         /// `name` claim (id tokens).
         #[arg(long)]
         name: Option<String>,
+        /// The running service's address, as given to `serve --listen`: the
+        /// issuer is `http://ADDR` unless a public URL is configured.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// The running service's public URL, as given to `serve
+        /// --public-url` (the tokens' issuer).
+        #[arg(long, value_name = "URL")]
+        public_url: Option<url::Url>,
     },
     /// Verify a token against our keys and the configured trusted issuers;
     /// print its claims as JSON.
@@ -75,7 +83,37 @@ pub enum TokenCommand {
         /// Require this token use.
         #[arg(long = "use", value_enum)]
         token_use: Option<TokenUseArg>,
+        /// As for `mint`: the address given to `serve --listen`.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// As for `mint`: the URL given to `serve --public-url`.
+        #[arg(long, value_name = "URL")]
+        public_url: Option<url::Url>,
     },
+}
+
+impl TokenCommand {
+    /// `--listen` and `--public-url`: they decide the issuer like the
+    /// service's own flags, so minted tokens are the ones it accepts.
+    pub fn issuer_overrides(&self) -> (Option<std::net::SocketAddr>, Option<url::Url>) {
+        match self {
+            Self::Mint {
+                listen, public_url, ..
+            }
+            | Self::Verify {
+                listen, public_url, ..
+            } => (*listen, public_url.clone()),
+        }
+    }
+}
+
+/// A `--sub` that names somebody.
+fn not_blank(value: &str) -> Result<String, &'static str> {
+    if value.trim().is_empty() {
+        Err("must not be empty or blank")
+    } else {
+        Ok(value.to_owned())
+    }
 }
 
 /// `--use` values.
@@ -185,6 +223,7 @@ pub async fn run_token(
             origin_jti,
             email,
             name,
+            ..
         } => {
             let mut subject = Subject::new(sub).with_groups(groups);
             if let Some(username) = username {
@@ -203,9 +242,9 @@ pub async fn run_token(
             )
             .await
         }
-        TokenCommand::Verify { token, token_use } => {
-            verify(cfg, public_url, data_dir, &token, token_use.map(Into::into)).await
-        }
+        TokenCommand::Verify {
+            token, token_use, ..
+        } => verify(cfg, public_url, data_dir, &token, token_use.map(Into::into)).await,
     }
 }
 
@@ -288,7 +327,7 @@ async fn verify(
         },
         Err(err) => {
             // The kind first, alone as a word: scripts match on it.
-            eprintln!("{}: {}", err.kind().as_str(), err.detail());
+            eprintln!("{err}");
             ExitCode::FAILURE
         }
     }
@@ -326,6 +365,7 @@ mod tests {
     }
 
     #[derive(Debug, Subcommand)]
+    #[allow(clippy::large_enum_variant)]
     enum Command {
         #[command(subcommand)]
         Keys(KeysCommand),
@@ -365,6 +405,8 @@ mod tests {
                 origin_jti: Some("fam".into()),
                 email: None,
                 name: None,
+                listen: None,
+                public_url: None,
             }
         );
     }
@@ -378,7 +420,9 @@ mod tests {
             cmd,
             TokenCommand::Verify {
                 token: "-".into(),
-                token_use: None
+                token_use: None,
+                listen: None,
+                public_url: None,
             }
         );
         let Command::Keys(cmd) = parse(&["keys", "generate", "--force"]) else {

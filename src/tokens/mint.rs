@@ -271,6 +271,9 @@ impl Minter {
         origin_jti: &str,
         now: OffsetDateTime,
     ) -> Result<MintedToken, KeyError> {
+        if subject.sub.trim().is_empty() {
+            return Err(KeyError::EmptySubject);
+        }
         let claims = self.claims(token_use, subject, origin_jti, now);
         let payload = serde_json::to_vec(&claims).map_err(KeyError::Encode)?;
         let token = self.keys.signing_key().sign_jws(&payload)?;
@@ -358,6 +361,18 @@ mod tests {
             .with_groups(["admin", "staff"])
             .with_email("alice@example.com")
             .with_name("Alice")
+    }
+
+    #[test]
+    fn a_blank_subject_is_refused() {
+        let (_dir, minter) = minter(SigningAlgorithm::ES256);
+        for blank in ["", "  "] {
+            let err = minter
+                .access_token(&Subject::new(blank), "family")
+                .unwrap_err();
+            assert!(matches!(err, KeyError::EmptySubject), "{err}");
+            assert!(minter.id_token(&Subject::new(blank), "family").is_err());
+        }
     }
 
     fn payload(token: &str) -> Value {

@@ -124,7 +124,7 @@ impl BuiltinUsers {
             None => {
                 tracing::warn!(
                     file = %store.path().display(),
-                    "no users file: nobody can log in until `session-bridge users add` creates one"
+                    "no users file: nobody can log in until one is added with `session-bridge users add NAME` (add --password-stdin to read the password from standard input)"
                 );
                 Loaded {
                     users: Arc::default(),

@@ -111,6 +111,27 @@ impl Service {
         }
     }
 
+    /// The process id (for /proc measurements).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The development user's password, from the line `serve` prints once
+    /// (waits up to 10 s for it).
+    pub fn dev_password(&self) -> Option<String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let found = self.logs.lock().unwrap().iter().find_map(|line| {
+                let (_, rest) = line.split_once("with password `")?;
+                rest.split_once('`').map(|(pw, _)| pw.to_owned())
+            });
+            if found.is_some() || std::time::Instant::now() > deadline {
+                return found;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Whether any log line contains `needle`.
     pub fn logged(&self, needle: &str) -> bool {
         self.logs.lock().unwrap().iter().any(|l| l.contains(needle))

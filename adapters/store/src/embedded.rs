@@ -66,13 +66,15 @@ fn backend(err: impl Into<redb::Error>) -> StoreError {
 impl EmbeddedStore {
     /// Open the store file, creating it (and its tables) when missing.
     ///
-    /// Fails when another process has the file open or the file is not a
-    /// store file.
+    /// Fails when another process has the file open or an existing file is
+    /// not a store file (an empty file included: it is never taken over).
     pub async fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
         let path = path.as_ref().to_path_buf();
         let opened = path.clone();
         let db = tokio::task::spawn_blocking(move || -> StoreResult<Database> {
-            create_private_file(&opened)?;
+            if !create_private_file(&opened)? {
+                check_store_file(&opened)?;
+            }
             let db = Database::create(&opened).map_err(backend)?;
             let txn = db.begin_write().map_err(backend)?;
             txn.open_table(SESSIONS).map_err(backend)?;
@@ -268,19 +270,53 @@ impl ExpiredDeletion for EmbeddedStore {
 
 /// Create the file readable by its owner only (it holds sessions) unless it
 /// exists already.
-fn create_private_file(path: &Path) -> StoreResult<()> {
+/// Create the file with mode 0600; `false` when it already existed.
+fn create_private_file(path: &Path) -> StoreResult<bool> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     match options.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(StoreError::Backend {
             store: STORE,
             source: Box::new(e),
         }),
     }
+}
+
+/// The first bytes of every redb file.
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// An existing file must already be a store: redb would silently format an
+/// empty one (a truncated copy, a mistyped path), and trusts content it
+/// did not write.
+fn check_store_file(path: &Path) -> StoreResult<()> {
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(REDB_MAGIC.len());
+    std::fs::File::open(path)
+        .and_then(|f| f.take(REDB_MAGIC.len() as u64).read_to_end(&mut head))
+        .map_err(|e| StoreError::Backend {
+            store: STORE,
+            source: Box::new(e),
+        })?;
+    if head == REDB_MAGIC {
+        return Ok(());
+    }
+    let what = if head.is_empty() {
+        "it is empty"
+    } else {
+        "it does not start like one"
+    };
+    Err(StoreError::Backend {
+        store: STORE,
+        source: format!(
+            "{} is not a store file ({what}); it was left untouched: move it away to start an empty store, or restore the right file",
+            path.display()
+        )
+        .into(),
+    })
 }
 
 fn encode_record(record: &Record) -> StoreResult<Vec<u8>> {

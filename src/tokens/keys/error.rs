@@ -1,5 +1,5 @@
-//! The one error type of the key ring (and of minting, which only fails
-//! when signing does).
+//! The one error type of the key ring (and of minting, which fails only
+//! when signing does or the subject is blank).
 
 use std::io;
 use std::path::PathBuf;
@@ -24,6 +24,18 @@ pub enum KeyError {
         /// The operating system's error.
         #[source]
         source: io::Error,
+    },
+    /// The key ring file can be read or changed by its group or by others:
+    /// anyone who can read it can mint tokens for any user. Refused, as ssh
+    /// refuses such private keys.
+    #[error(
+        "{path} is accessible by group or others (mode {mode:03o}); refusing to use the signing keys: `chmod 600` the file (Kubernetes: defaultMode 0400)"
+    )]
+    Exposed {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
     },
     /// There is no key ring file and generating one is not allowed here.
     #[error("no key ring at {path} (create one with `session-bridge keys generate`)")]
@@ -78,6 +90,9 @@ pub enum KeyError {
         #[source]
         source: aws_lc_rs::error::Unspecified,
     },
+    /// A token was asked for a blank subject (`sub`): it would name nobody.
+    #[error("cannot mint a token for an empty or blank subject (sub)")]
+    EmptySubject,
     /// Token claims could not be encoded as JSON.
     #[error("cannot encode token claims")]
     Encode(#[source] serde_json::Error),

@@ -57,6 +57,7 @@ pub(crate) fn read(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, KeyError> 
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(io_err(err)),
     };
+    check_private(path, &file)?;
     let mut bytes = Zeroizing::new(Vec::with_capacity(16 * 1024));
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -68,6 +69,30 @@ pub(crate) fn read(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, KeyError> 
         });
     }
     Ok(Some(bytes))
+}
+
+/// Refuse a key file its group or others may read or change (ssh's rule).
+#[cfg(unix)]
+fn check_private(path: &Path, file: &File) -> Result<(), KeyError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = file.metadata().map_err(|source| KeyError::Io {
+        action: "inspect",
+        path: path.to_owned(),
+        source,
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::Exposed {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &Path, _file: &File) -> Result<(), KeyError> {
+    Ok(())
 }
 
 #[derive(Deserialize)]

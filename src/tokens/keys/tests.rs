@@ -4,6 +4,30 @@ use std::fs;
 
 use super::*;
 
+/// Mode 0600, as `keys generate` writes it.
+fn private(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+#[test]
+fn a_key_file_others_can_read_is_refused_as_ssh_does() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.json");
+    drop(KeyRing::open(&path, SigningAlgorithm::ES256, true).unwrap());
+    for mode in [0o644, 0o640, 0o604, 0o660] {
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        let err = KeyRing::open(&path, SigningAlgorithm::ES256, false).unwrap_err();
+        assert!(matches!(err, KeyError::Exposed { .. }), "{mode:o}: {err}");
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+    for mode in [0o600, 0o400] {
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        KeyRing::open(&path, SigningAlgorithm::ES256, false).unwrap();
+    }
+}
+
 fn kids(ring: &KeyRing) -> Vec<(Stage, String)> {
     ring.keys().into_iter().map(|k| (k.stage, k.kid)).collect()
 }
@@ -152,6 +176,7 @@ fn corrupt_file_is_a_clear_error_and_is_not_overwritten() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("keys.json");
     fs::write(&path, b"{ not json").unwrap();
+    private(&path);
     let err = KeyRing::open(&path, SigningAlgorithm::RS256, true).unwrap_err();
     assert!(matches!(err, KeyError::Malformed { .. }), "{err}");
     assert!(err.to_string().contains("keys.json"), "{err}");

@@ -162,7 +162,14 @@ impl ClaimRules {
             ));
         }
         let iss = raw.iss.ok_or(VerifyError::missing("iss is required"))?;
-        let sub = raw.sub.ok_or(VerifyError::missing("sub is required"))?;
+        // An empty or blank `sub` names nobody: a session or identity headers
+        // built on it would merge every such token into one anonymous user.
+        let sub = raw
+            .sub
+            .filter(|sub| !sub.trim().is_empty())
+            .ok_or(VerifyError::missing(
+                "sub is required and must not be blank",
+            ))?;
 
         let token_use = match (raw.token_use.as_deref(), self.style) {
             (Some("access"), _) => TokenUse::Access,
@@ -385,6 +392,24 @@ mod tests {
             with("exp", serde_json::Value::Null).unwrap_err(),
             VerifyErrorKind::MissingClaim
         );
+    }
+
+    #[test]
+    fn blank_sub_is_refused() {
+        for style in [ClaimStyle::Cognito, ClaimStyle::Oidc] {
+            let mut r = rules(style);
+            r.audiences.push("app".into());
+            for blank in ["", " ", "\t\n"] {
+                let mut j = access();
+                j["sub"] = blank.into();
+                j["aud"] = "app".into();
+                assert_eq!(
+                    check(&r, j).unwrap_err(),
+                    VerifyErrorKind::MissingClaim,
+                    "{style:?} sub={blank:?}"
+                );
+            }
+        }
     }
 
     #[test]

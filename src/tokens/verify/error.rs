@@ -90,6 +90,9 @@ impl fmt::Display for VerifyErrorKind {
 pub struct VerifyError {
     kind: VerifyErrorKind,
     detail: &'static str,
+    /// For `unknown_issuer`: the issuers this verifier trusts (public
+    /// configuration, never token data).
+    expected_issuers: Option<String>,
     source: Option<jsonwebtoken::errors::Error>,
 }
 
@@ -98,8 +101,20 @@ impl VerifyError {
         Self {
             kind,
             detail,
+            expected_issuers: None,
             source: None,
         }
+    }
+
+    /// Name the issuers that would have been accepted.
+    pub(crate) fn with_expected_issuers(mut self, issuers: String) -> Self {
+        self.expected_issuers = Some(issuers);
+        self
+    }
+
+    /// For `unknown_issuer`: the trusted issuers, comma-separated.
+    pub fn expected_issuers(&self) -> Option<&str> {
+        self.expected_issuers.as_deref()
     }
 
     /// The stable reason.
@@ -123,7 +138,11 @@ impl VerifyError {
 
 impl fmt::Display for VerifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind, self.detail)
+        write!(f, "{}: {}", self.kind, self.detail)?;
+        if let Some(expected) = &self.expected_issuers {
+            write!(f, " (expected {expected})")?;
+        }
+        Ok(())
     }
 }
 
@@ -157,6 +176,7 @@ impl From<jsonwebtoken::errors::Error> for VerifyError {
         Self {
             kind,
             detail,
+            expected_issuers: None,
             source: Some(e),
         }
     }

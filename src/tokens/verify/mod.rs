@@ -366,10 +366,13 @@ impl Verifier {
                 "iss differs from a trusted issuer only in case or a trailing slash",
             )
         } else {
+            let mut known: Vec<&str> = self.inner.issuers.keys().map(String::as_str).collect();
+            known.sort_unstable();
             VerifyError::new(
                 VerifyErrorKind::UnknownIssuer,
                 "iss is not a trusted issuer",
             )
+            .with_expected_issuers(known.join(", "))
         }
     }
 }
