@@ -29,7 +29,7 @@ pub enum KeyError {
     /// anyone who can read it can mint tokens for any user. Refused, as ssh
     /// refuses such private keys.
     #[error(
-        "{path} is accessible by group or others (mode {mode:03o}); refusing to use the signing keys: `chmod 600` the file (Kubernetes: defaultMode 0400)"
+        "{path} is accessible by group or others (mode {mode:03o}); refusing to use the signing keys: `chmod 600` the file, or mount it root-owned with the service's group and mode 0440 (Kubernetes: fsGroup + defaultMode 0440)"
     )]
     Exposed {
         /// The file.

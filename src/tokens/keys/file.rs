@@ -71,17 +71,22 @@ pub(crate) fn read(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, KeyError> 
     Ok(Some(bytes))
 }
 
-/// Refuse a key file its group or others may read or change (ssh's rule).
+/// Refuse a key file its group or others may read or change (ssh's rule),
+/// with one exception, as PostgreSQL makes for its key file: a file owned by
+/// root that a non-root group may read and nobody else may (`0440`/`0640`,
+/// group not root) is how Kubernetes (`fsGroup` + `defaultMode: 0440`) and
+/// Docker secrets hand a secret to a service running as that group.
 #[cfg(unix)]
 fn check_private(path: &Path, file: &File) -> Result<(), KeyError> {
-    use std::os::unix::fs::PermissionsExt as _;
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
     let meta = file.metadata().map_err(|source| KeyError::Io {
         action: "inspect",
         path: path.to_owned(),
         source,
     })?;
     let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
+    let secret_mount = meta.uid() == 0 && meta.gid() != 0 && mode & 0o077 == 0o040;
+    if mode & 0o077 != 0 && !secret_mount {
         return Err(KeyError::Exposed {
             path: path.to_owned(),
             mode,

@@ -28,6 +28,28 @@ fn a_key_file_others_can_read_is_refused_as_ssh_does() {
     }
 }
 
+/// A Kubernetes/Docker secret mount: root-owned, readable by the service's
+/// (non-root) group only. Needs root to chown, as the suite runs.
+#[cfg(unix)]
+#[test]
+fn a_root_owned_secret_readable_by_a_service_group_is_accepted() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.json");
+    drop(KeyRing::open(&path, SigningAlgorithm::ES256, true).unwrap());
+    std::os::unix::fs::chown(&path, Some(0), Some(10001))
+        .expect("this test needs root (the test command runs as root) to chown a file");
+    for mode in [0o440, 0o640] {
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        KeyRing::open(&path, SigningAlgorithm::ES256, false).unwrap();
+    }
+    for mode in [0o444, 0o460, 0o664, 0o604] {
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        let err = KeyRing::open(&path, SigningAlgorithm::ES256, false).unwrap_err();
+        assert!(matches!(err, KeyError::Exposed { .. }), "{mode:o}: {err}");
+    }
+}
+
 fn kids(ring: &KeyRing) -> Vec<(Stage, String)> {
     ring.keys().into_iter().map(|k| (k.stage, k.kid)).collect()
 }
