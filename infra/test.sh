@@ -153,5 +153,16 @@ else
     [ "$test_rc" != 0 ] || test_rc=$doc_rc
   }
 fi
+
+# ---- fuzzing: a short run of every target ------------------------------------
+# Opt-in for now (SB_FUZZ=1): the first instrumented nightly build is long.
+# Meant to become the default of full runs (no arguments) once verified.
+if [ "${SB_FUZZ:-0}" = 1 ]; then
+  phase fuzz
+  run "$root/infra/fuzz.sh" "${SB_FUZZ_SECS:-10}" || {
+    fuzz_rc=$?
+    [ "$test_rc" != 0 ] || test_rc=$fuzz_rc
+  }
+fi
 phase_end
 exit "$test_rc"
