@@ -188,5 +188,16 @@ else
   printf '\n==> deploy: NOT RUN (%s; SB_DEPLOY=1 runs it)\n' \
     "$([ "${SB_DEPLOY:-}" = 0 ] && echo "SB_DEPLOY=0" || echo "a test selection was given")" >&2
 fi
+
+# ---- fuzzing: a short run of every target ------------------------------------
+# Opt-in for now (SB_FUZZ=1): the first instrumented nightly build is long.
+# Meant to become the default of full runs (no arguments) once verified.
+if [ "${SB_FUZZ:-0}" = 1 ]; then
+  phase fuzz
+  run "$root/infra/fuzz.sh" "${SB_FUZZ_SECS:-10}" || {
+    fuzz_rc=$?
+    [ "$test_rc" != 0 ] || test_rc=$fuzz_rc
+  }
+fi
 phase_end
 exit "$test_rc"

@@ -550,10 +550,27 @@ pub(super) async fn session_from_token(
 /// `GET /session`: the identity and when its credential ends, for pages that
 /// warn before the session ends. Prefers the session when both cookies are
 /// present (its expiry is the one the user cares about).
+///
+/// Each credential is tried once: the session (or the PHP app's login),
+/// then the tokens. An unavailable store ends the request with 503 at once;
+/// trying the same dead store again through another credential would only
+/// double the wait.
 pub(super) async fn whoami(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let authn = match state.bridge.authenticate(&headers, Mode::Session).await {
-        Authn::Authenticated(a) => Authn::Authenticated(a),
-        _ => state.bridge.authenticate(&headers, Mode::Either).await,
+    let by_session = state.bridge.authenticate(&headers, Mode::Session).await;
+    let authn = match by_session {
+        Authn::Authenticated(_) | Authn::Rejected(AuthRejection::Unavailable) => by_session,
+        _ => match state.bridge.authenticate(&headers, Mode::Token).await {
+            // No token at all: the session's answer stands.
+            Authn::Anonymous => by_session,
+            // Both refused: the session's reason, as the user's main credential.
+            Authn::Rejected(r)
+                if !matches!(r, AuthRejection::Unavailable)
+                    && matches!(by_session, Authn::Rejected(_)) =>
+            {
+                by_session
+            }
+            by_token => by_token,
+        },
     };
     match authn {
         Authn::Authenticated(a) => {

@@ -1,9 +1,12 @@
 //! Failed-login counters per username and per client address, in memory,
 //! with a hard cap on how many are kept.
 //!
-//! Attempts are charged *before* the password is checked and refunded on
-//! success: otherwise a burst of parallel requests would all pass the check
-//! before the first failure was counted.
+//! Only failures count. A burst of parallel guesses must still not get more
+//! password checks than the limit, so attempts in flight are tracked apart:
+//! while failures plus attempts in flight would reach a limit, a new attempt
+//! is told to wait for one of them to finish (it is not refused, and nothing
+//! is charged for it). A refusal therefore always means "this many failures",
+//! and its wait is the true time until their window ends.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
@@ -39,11 +42,25 @@ impl AddressLimiter {
     }
 }
 
-/// The two counters a login attempt is charged to.
+/// Why an attempt may not start now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Too many failures: allowed again after this long (whole seconds,
+    /// rounded up, so a client that waits exactly this long gets in).
+    Limited(Duration),
+    /// Attempts in flight could reach the limit: wait for one to finish,
+    /// then ask again.
+    Busy,
+}
+
+/// The failure counters a login attempt is judged by, and the attempts in
+/// flight.
 #[derive(Debug)]
 pub(crate) struct Limiter {
     users: Counters<String>,
     addresses: Counters<IpAddr>,
+    users_in_flight: InFlight<String>,
+    addresses_in_flight: InFlight<IpAddr>,
 }
 
 impl Limiter {
@@ -51,18 +68,21 @@ impl Limiter {
         Self {
             users: Counters::new(cfg.user_failures, cfg.user_window, cfg.max_tracked),
             addresses: Counters::new(cfg.address_failures, cfg.address_window, cfg.max_tracked),
+            users_in_flight: InFlight::default(),
+            addresses_in_flight: InFlight::default(),
         }
     }
 
-    /// Count an attempt for `username` from `client`, or refuse it (counting
-    /// nothing) with how long until it would be allowed. The answer does not
-    /// depend on whether the user exists.
+    /// Start an attempt for `username` from `client` (counted as in flight
+    /// until [`Limiter::failed`], [`Limiter::succeeded`] or
+    /// [`Limiter::abandoned`]), or say why not. The answer does not depend
+    /// on whether the user exists.
     pub(crate) fn begin(
         &mut self,
         username: &str,
         client: IpAddr,
         now: Instant,
-    ) -> Result<(), Duration> {
+    ) -> Result<(), Refusal> {
         let user = user_key(username);
         let address = address_key(client);
         let wait = [
@@ -73,25 +93,88 @@ impl Limiter {
         .flatten()
         .max();
         if let Some(wait) = wait {
-            return Err(wait);
+            return Err(Refusal::Limited(whole_seconds(wait)));
         }
-        self.users.charge(user, now);
-        self.addresses.charge(address, now);
+        let users_full = self
+            .users
+            .count(&user, now)
+            .saturating_add(self.users_in_flight.get(&user))
+            >= self.users.max;
+        let addresses_full = self
+            .addresses
+            .count(&address, now)
+            .saturating_add(self.addresses_in_flight.get(&address))
+            >= self.addresses.max;
+        if users_full || addresses_full {
+            return Err(Refusal::Busy);
+        }
+        self.users_in_flight.add(user);
+        self.addresses_in_flight.add(address);
         Ok(())
     }
 
-    /// The attempt begun for `username` from `client` succeeded: clear the
-    /// username's count and take back the address's charge (but do not
-    /// clear it: one valid account must not reset a guesser's budget).
-    pub(crate) fn succeeded(&mut self, username: &str, client: IpAddr, now: Instant) {
+    /// The attempt begun for `username` from `client` failed: charge it.
+    pub(crate) fn failed(&mut self, username: &str, client: IpAddr, now: Instant) {
+        self.abandoned(username, client);
+        self.users.charge(user_key(username), now);
+        self.addresses.charge(address_key(client), now);
+    }
+
+    /// The attempt succeeded: it is not counted, and the username's
+    /// failures are cleared (the address's are not: one valid account must
+    /// not reset a guesser's budget).
+    pub(crate) fn succeeded(&mut self, username: &str, client: IpAddr) {
+        self.abandoned(username, client);
         self.users.forget(&user_key(username));
-        self.addresses.refund(&address_key(client), now);
+    }
+
+    /// The attempt ended without a verdict (an error, or the request went
+    /// away): it counts for nothing.
+    pub(crate) fn abandoned(&mut self, username: &str, client: IpAddr) {
+        self.users_in_flight.remove(&user_key(username));
+        self.addresses_in_flight.remove(&address_key(client));
     }
 
     /// How many usernames and addresses are tracked.
     #[cfg(test)]
     fn tracked(&self) -> (usize, usize) {
         (self.users.entries.len(), self.addresses.entries.len())
+    }
+}
+
+fn whole_seconds(wait: Duration) -> Duration {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    Duration::from_secs(secs)
+}
+
+/// Attempts in flight per key; a key leaves the map when its last attempt
+/// ends, so the map holds at most one entry per running attempt.
+#[derive(Debug)]
+struct InFlight<K>(HashMap<K, u32>);
+
+impl<K> Default for InFlight<K> {
+    fn default() -> Self {
+        Self(HashMap::new())
+    }
+}
+
+impl<K: Hash + Eq> InFlight<K> {
+    fn get(&self, key: &K) -> u32 {
+        self.0.get(key).copied().unwrap_or(0)
+    }
+
+    fn add(&mut self, key: K) {
+        let n = self.0.entry(key).or_insert(0);
+        *n = n.saturating_add(1);
+    }
+
+    fn remove(&mut self, key: &K) {
+        if let Some(n) = self.0.get_mut(key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.0.remove(key);
+            }
+        }
     }
 }
 
@@ -152,6 +235,14 @@ impl<K: Hash + Eq + Clone> Counters<K> {
         (now < end).then_some(end)
     }
 
+    /// Failures counted for `key` in its live window.
+    fn count(&self, key: &K, now: Instant) -> u32 {
+        self.entries
+            .get(key)
+            .filter(|entry| self.live(entry, now).is_some())
+            .map_or(0, |entry| entry.count)
+    }
+
     fn blocked(&self, key: &K, now: Instant) -> Option<Duration> {
         let entry = self.entries.get(key)?;
         let end = self.live(entry, now)?;
@@ -191,15 +282,6 @@ impl<K: Hash + Eq + Clone> Counters<K> {
                 seq,
             },
         );
-    }
-
-    fn refund(&mut self, key: &K, now: Instant) {
-        let window = self.window;
-        if let Some(entry) = self.entries.get_mut(key)
-            && now < entry.started + window
-        {
-            entry.count = entry.count.saturating_sub(1);
-        }
     }
 
     fn forget(&mut self, key: &K) {
@@ -242,25 +324,51 @@ mod tests {
         text.parse().unwrap()
     }
 
+    /// One attempt that fails.
+    fn fail(limiter: &mut Limiter, user: &str, addr: &str, at: Instant) {
+        limiter.begin(user, ip(addr), at).unwrap();
+        limiter.failed(user, ip(addr), at);
+    }
+
+    fn limited(limiter: &mut Limiter, user: &str, addr: &str, at: Instant) -> Duration {
+        match limiter.begin(user, ip(addr), at) {
+            Err(Refusal::Limited(wait)) => wait,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn user_limit_holds_for_the_window_then_expires() {
         let mut limiter = limiter(5, 100, 1000);
         let t0 = Instant::now();
         for i in 0..5 {
-            limiter
-                .begin("alice", ip("192.0.2.1"), t0 + Duration::from_secs(i))
-                .unwrap();
+            fail(
+                &mut limiter,
+                "alice",
+                "192.0.2.1",
+                t0 + Duration::from_secs(i),
+            );
         }
         // Any case, any address: the same username.
-        let wait = limiter
-            .begin("ALICE", ip("198.51.100.7"), t0 + MIN)
-            .unwrap_err();
-        assert_eq!(wait, 14 * MIN);
+        assert_eq!(
+            limited(&mut limiter, "ALICE", "198.51.100.7", t0 + MIN),
+            14 * MIN
+        );
         // Refused attempts are not counted: the window does not move.
-        let wait = limiter
-            .begin("alice", ip("192.0.2.1"), t0 + 2 * MIN)
-            .unwrap_err();
-        assert_eq!(wait, 13 * MIN);
+        assert_eq!(
+            limited(&mut limiter, "alice", "192.0.2.1", t0 + 2 * MIN),
+            13 * MIN
+        );
+        // The wait is rounded up, never down.
+        assert_eq!(
+            limited(
+                &mut limiter,
+                "alice",
+                "192.0.2.1",
+                t0 + Duration::from_millis(500)
+            ),
+            Duration::from_secs(900)
+        );
         limiter.begin("bob", ip("192.0.2.1"), t0 + MIN).unwrap();
         limiter
             .begin("alice", ip("192.0.2.1"), t0 + 15 * MIN)
@@ -268,46 +376,69 @@ mod tests {
     }
 
     #[test]
-    fn success_clears_the_user_but_only_refunds_the_address() {
+    fn successes_never_count_and_clear_only_the_user() {
         let mut limiter = limiter(3, 4, 1000);
-        let (t0, addr) = (Instant::now(), ip("192.0.2.1"));
-        for _ in 0..2 {
-            limiter.begin("alice", addr, t0).unwrap();
+        let (t0, addr) = (Instant::now(), "192.0.2.1");
+        for _ in 0..100 {
+            limiter.begin("alice", ip(addr), t0).unwrap();
+            limiter.succeeded("alice", ip(addr));
         }
-        limiter.begin("alice", addr, t0).unwrap();
-        limiter.succeeded("alice", addr, t0);
-        // alice starts from zero; the address has 2 failures left on 4.
-        limiter.begin("alice", addr, t0).unwrap();
-        limiter.begin("alice", addr, t0).unwrap();
-        assert!(limiter.begin("carol", addr, t0).is_err());
+        fail(&mut limiter, "alice", addr, t0);
+        fail(&mut limiter, "alice", addr, t0);
+        limiter.begin("alice", ip(addr), t0).unwrap();
+        limiter.succeeded("alice", ip(addr));
+        // alice starts from zero; the address keeps its 2 failures of 4.
+        fail(&mut limiter, "alice", addr, t0);
+        fail(&mut limiter, "alice", addr, t0);
+        assert_eq!(limited(&mut limiter, "carol", addr, t0), 10 * MIN);
+    }
+
+    #[test]
+    fn attempts_in_flight_make_others_wait_not_fail() {
+        let mut limiter = limiter(100, 3, 1000);
+        let (t0, addr) = (Instant::now(), ip("192.0.2.1"));
+        fail(&mut limiter, "a", "192.0.2.1", t0);
+        limiter.begin("b", addr, t0).unwrap();
+        limiter.begin("c", addr, t0).unwrap();
+        // One failure + two in flight could make three: wait, don't refuse.
+        assert_eq!(limiter.begin("d", addr, t0), Err(Refusal::Busy));
+        limiter.succeeded("b", addr);
+        limiter.begin("d", addr, t0).unwrap();
+        limiter.abandoned("d", addr);
+        limiter.failed("c", addr, t0);
+        // Two failures, nothing in flight: one more may try.
+        limiter.begin("e", addr, t0).unwrap();
+        assert_eq!(limiter.begin("f", addr, t0), Err(Refusal::Busy));
+        limiter.failed("e", addr, t0);
+        assert_eq!(limited(&mut limiter, "f", "192.0.2.1", t0), 10 * MIN);
+        assert!(limiter.addresses_in_flight.0.is_empty());
+        assert!(limiter.users_in_flight.0.is_empty());
     }
 
     #[test]
     fn address_limit_spans_usernames_and_ipv6_64s() {
         let mut limiter = limiter(100, 3, 1000);
         let t0 = Instant::now();
-        limiter.begin("a", ip("2001:db8::1"), t0).unwrap();
-        limiter.begin("b", ip("2001:db8::ffff:1"), t0).unwrap();
-        limiter.begin("c", ip("2001:db8:0:0:1234::9"), t0).unwrap();
-        assert!(limiter.begin("d", ip("2001:db8::2"), t0).is_err());
+        fail(&mut limiter, "a", "2001:db8::1", t0);
+        fail(&mut limiter, "b", "2001:db8::ffff:1", t0);
+        fail(&mut limiter, "c", "2001:db8:0:0:1234::9", t0);
+        limited(&mut limiter, "d", "2001:db8::2", t0);
         limiter.begin("d", ip("2001:db8:0:1::1"), t0).unwrap();
         // An IPv4-mapped address counts as the IPv4 address.
         for _ in 0..3 {
-            limiter.begin("e", ip("::ffff:192.0.2.9"), t0).unwrap();
+            fail(&mut limiter, "e", "::ffff:192.0.2.9", t0);
         }
-        assert!(limiter.begin("f", ip("192.0.2.9"), t0).is_err());
+        limited(&mut limiter, "f", "192.0.2.9", t0);
     }
 
     #[test]
     fn memory_is_capped_and_expired_counts_go() {
         let mut limiter = limiter(5, 1_000_000, 100);
         let t0 = Instant::now();
-        limiter.begin("victim", ip("192.0.2.1"), t0).unwrap();
+        fail(&mut limiter, "victim", "192.0.2.1", t0);
         for i in 0..10_000 {
             let at = t0 + Duration::from_millis(i);
-            limiter
-                .begin(&format!("spray{i}"), ip("192.0.2.1"), at)
-                .unwrap();
+            fail(&mut limiter, &format!("spray{i}"), "192.0.2.1", at);
         }
         let (users, addresses) = limiter.tracked();
         assert_eq!(users, 100);
@@ -316,10 +447,8 @@ mod tests {
         // The oldest went first.
         assert!(!limiter.users.entries.contains_key("victim"));
         assert!(limiter.users.entries.contains_key("spray9999"));
-        // Once every window has passed, the next attempt sweeps them out.
-        limiter
-            .begin("late", ip("192.0.2.2"), t0 + 20 * MIN)
-            .unwrap();
+        // Once every window has passed, the next failure sweeps them out.
+        fail(&mut limiter, "late", "192.0.2.2", t0 + 20 * MIN);
         assert_eq!(limiter.tracked(), (1, 1));
     }
 

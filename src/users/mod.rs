@@ -26,6 +26,7 @@ pub mod cli;
 mod config;
 mod error;
 mod file;
+mod gate;
 pub(crate) mod limiter;
 mod names;
 mod password;

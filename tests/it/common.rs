@@ -204,6 +204,26 @@ impl OwnRedis {
         }
     }
 
+    /// Freeze it (`SIGSTOP`): the port stays open and nothing answers, as
+    /// with a hung server or a network partition.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Let a frozen one run again (`SIGCONT`).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("redis-server is running");
+        let status = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal}");
+    }
+
     /// Start it again on the same port and wait until it answers PING.
     pub fn resume(&mut self) {
         let child = std::process::Command::new("redis-server")

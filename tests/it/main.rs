@@ -10,6 +10,7 @@
 mod bridge;
 mod common;
 mod demo;
+mod faults;
 mod gateway;
 mod hardening;
 mod keys;

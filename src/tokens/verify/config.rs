@@ -43,12 +43,14 @@ pub struct VerifyConfig {
     /// How often a remote issuer's JWKS is refetched (default 1 h).
     #[serde(with = "humantime_serde")]
     pub jwks_refresh: Duration,
-    /// Least time between two fetches of one issuer's JWKS caused by tokens
-    /// with an unknown `kid` (default 10 s): bounds what a flood of forged
-    /// tokens can make us send to the IdP.
+    /// Least time between the end of one fetch of an issuer's JWKS and a
+    /// refetch caused by a token with an unknown `kid` (default 10 s): bounds
+    /// what a flood of forged tokens can make us send to the IdP. Counted
+    /// from the end of a fetch, so it may be shorter than `http_timeout`.
     #[serde(with = "humantime_serde")]
     pub jwks_cooldown: Duration,
-    /// Timeout of one JWKS or discovery request, connect included (default 5 s).
+    /// Timeout of one JWKS fetch as a whole, discovery and connect included
+    /// (default 5 s): the longest a request with an unknown `kid` waits.
     #[serde(with = "humantime_serde")]
     pub http_timeout: Duration,
     /// Largest JWKS or discovery document accepted, in bytes (default 256 KiB).

@@ -1,17 +1,22 @@
 //! The remote JWKS cache of one trusted issuer: fetched in the background,
 //! refreshed on a timer, refetched on an unknown `kid` at most once per
-//! cooldown (concurrent misses share that one fetch), and never emptied by a
-//! failed fetch.
+//! cooldown, and never emptied by a failed fetch.
+//!
+//! At most one fetch runs at a time ("single flight"): it runs in its own
+//! task, bounded as a whole by `http_timeout`, and every miss that arrives
+//! meanwhile waits for it and takes its result instead of queueing a fetch
+//! of its own. The cooldown runs from the *end* of a fetch, so a fetch slower
+//! than the cooldown cannot be followed at once by another one.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex as StdMutex, Weak};
+use std::sync::{Arc, Mutex as StdMutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::jwk::Jwk;
 use serde::Deserialize;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::watch;
 use url::Url;
 
 use super::config::{VerifyConfig, is_loopback};
@@ -29,7 +34,12 @@ pub(crate) enum JwksLocation {
 pub(crate) use super::keyset::Snapshot;
 
 struct FetchState {
-    last_attempt: Option<Instant>,
+    /// When the last fetch ended: the cooldown runs from there.
+    last_end: Option<Instant>,
+    /// Whether the last finished fetch succeeded.
+    last_ok: bool,
+    /// A fetch is running; misses wait for it instead of starting another.
+    in_flight: bool,
     /// The `jwks_uri` from discovery, reused until a fetch through it fails.
     jwks_uri: Option<Url>,
 }
@@ -51,6 +61,8 @@ pub(crate) enum FetchError {
     BadJwksUri,
     #[error("no usable signing key in the JWKS")]
     NoUsableKeys,
+    #[error("no answer within http_timeout")]
+    TimedOut,
 }
 
 pub(crate) struct JwksCache {
@@ -62,9 +74,13 @@ pub(crate) struct JwksCache {
     max_bytes: usize,
     cooldown: Duration,
     refresh: Duration,
+    timeout: Duration,
     snapshot: ArcSwapOption<Snapshot>,
     fetches: AtomicU64,
-    state: Mutex<FetchState>,
+    state: StdMutex<FetchState>,
+    /// Finished fetches so far; waiters watch it. Only changed with `state`
+    /// locked, so a waiter that read it under the lock cannot miss its fetch.
+    finished: watch::Sender<u64>,
     ready: watch::Sender<u64>,
     refresher: StdMutex<Option<tokio::task::AbortHandle>>,
 }
@@ -87,12 +103,16 @@ impl JwksCache {
             max_bytes: cfg.max_jwks_bytes,
             cooldown: cfg.jwks_cooldown,
             refresh: cfg.jwks_refresh,
+            timeout: cfg.http_timeout,
             snapshot: ArcSwapOption::empty(),
             fetches: AtomicU64::new(0),
-            state: Mutex::new(FetchState {
-                last_attempt: None,
+            state: StdMutex::new(FetchState {
+                last_end: None,
+                last_ok: false,
+                in_flight: false,
                 jwks_uri: None,
             }),
+            finished: watch::channel(0).0,
             ready: watch::channel(0).0,
             refresher: StdMutex::new(None),
         }
@@ -116,43 +136,74 @@ impl JwksCache {
     }
 
     /// A token named a key that `seen` (the generation the caller looked
-    /// at; 0 for none) does not have. Refetch unless another caller already
-    /// did since, or the last attempt is younger than the cooldown; waiting
-    /// on the lock is what makes concurrent misses share one fetch.
-    pub(crate) async fn after_miss(&self, seen: u64) -> Option<Arc<Snapshot>> {
-        let mut state = self.state.lock().await;
-        let current = self.current();
-        if current.as_ref().map_or(0, |s| s.generation) != seen {
-            return current;
-        }
-        if state
-            .last_attempt
-            .is_some_and(|t| t.elapsed() < self.cooldown)
-        {
-            return current;
-        }
-        if let Err(e) = self.fetch_locked(&mut state).await {
-            tracing::warn!(issuer = %self.name, error = %e, source = ?std::error::Error::source(&e), "JWKS refetch after unknown kid failed; keeping the old keys");
-        }
+    /// at; 0 for none) does not have. Refetch unless another fetch already
+    /// succeeded since, or the last one ended within the cooldown; a fetch
+    /// already running is joined, never repeated. Waits at most about
+    /// `http_timeout`.
+    pub(crate) async fn after_miss(self: &Arc<Self>, seen: u64) -> Option<Arc<Snapshot>> {
+        let wait = {
+            let mut state = self.state();
+            let current = self.current();
+            if current.as_ref().map_or(0, |s| s.generation) != seen {
+                return current;
+            }
+            if !state.in_flight && self.cooling(&state) {
+                return current;
+            }
+            self.join_or_start(&mut state)
+        };
+        wait.await;
         self.current()
     }
 
-    /// Scheduled fetch; skipped when any fetch was attempted within the
-    /// cooldown. Returns whether keys are fresh.
-    async fn scheduled(&self) -> bool {
-        let mut state = self.state.lock().await;
-        if state
-            .last_attempt
-            .is_some_and(|t| t.elapsed() < self.cooldown)
-        {
-            return self.current().is_some();
-        }
-        match self.fetch_locked(&mut state).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(issuer = %self.name, error = %e, source = ?std::error::Error::source(&e), "JWKS fetch failed; keeping the old keys");
-                false
+    /// Scheduled fetch; skipped when a fetch ended within the cooldown.
+    /// Returns whether keys are fresh.
+    async fn scheduled(self: &Arc<Self>) -> bool {
+        let wait = {
+            let mut state = self.state();
+            if !state.in_flight && self.cooling(&state) {
+                return self.current().is_some();
             }
+            self.join_or_start(&mut state)
+        };
+        wait.await;
+        self.state().last_ok
+    }
+
+    fn state(&self) -> MutexGuard<'_, FetchState> {
+        // Every field is assigned whole: a poisoned lock is still consistent.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn cooling(&self, state: &FetchState) -> bool {
+        state.last_end.is_some_and(|t| t.elapsed() < self.cooldown)
+    }
+
+    /// Start a fetch unless one runs, and return a future that resolves
+    /// when that fetch has finished. Called with `state` locked.
+    fn join_or_start(
+        self: &Arc<Self>,
+        state: &mut FetchState,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        if !state.in_flight {
+            state.in_flight = true;
+            self.fetches.fetch_add(1, Ordering::Relaxed);
+            let flight = Flight(Arc::clone(self));
+            let jwks_uri = state.jwks_uri.clone();
+            // Its own task: a caller that gives up (a client that hangs up)
+            // does not cancel the fetch the others wait for.
+            tokio::spawn(async move {
+                let result = tokio::time::timeout(flight.0.timeout, flight.0.fetch(jwks_uri))
+                    .await
+                    .unwrap_or((None, Err(FetchError::TimedOut)));
+                flight.finish(result);
+            });
+        }
+        let target = *self.finished.borrow() + 1;
+        let mut rx = self.finished.subscribe();
+        async move {
+            // Err only when the cache is gone, and then nobody waits.
+            let _ = rx.wait_for(|n| *n >= target).await;
         }
     }
 
@@ -186,30 +237,28 @@ impl JwksCache {
         }
     }
 
-    async fn fetch_locked(&self, state: &mut FetchState) -> Result<(), FetchError> {
-        state.last_attempt = Some(Instant::now());
-        self.fetches.fetch_add(1, Ordering::Relaxed);
-        let url = match (&self.location, &state.jwks_uri) {
+    /// One fetch: discovery when needed, then the keys. Returns the
+    /// `jwks_uri` to use next time along with the outcome.
+    async fn fetch(&self, jwks_uri: Option<Url>) -> (Option<Url>, Result<(), FetchError>) {
+        let url = match (&self.location, jwks_uri) {
             (JwksLocation::Direct(url), _) => url.clone(),
-            (JwksLocation::Discovery(_), Some(uri)) => uri.clone(),
-            (JwksLocation::Discovery(discovery), None) => {
-                let uri = self.discover(discovery).await?;
-                state.jwks_uri = Some(uri.clone());
-                uri
-            }
+            (JwksLocation::Discovery(_), Some(uri)) => uri,
+            (JwksLocation::Discovery(discovery), None) => match self.discover(discovery).await {
+                Ok(uri) => uri,
+                Err(e) => return (None, Err(e)),
+            },
         };
-        let result = self.fetch_keys(&url).await;
-        if result.is_err() {
+        let keys = match self.fetch_keys(&url).await {
+            Ok(keys) => keys,
             // The IdP may have moved its keys: ask discovery again next time.
-            state.jwks_uri = None;
-        }
-        let keys = result?;
+            Err(e) => return (None, Err(e)),
+        };
         let generation = self.current().map_or(0, |s| s.generation) + 1;
         tracing::debug!(issuer = %self.name, keys = keys.len(), generation, "JWKS fetched");
         self.snapshot
             .store(Some(Arc::new(Snapshot { generation, keys })));
         self.ready.send_replace(generation);
-        Ok(())
+        (Some(url), Ok(()))
     }
 
     async fn discover(&self, discovery: &Url) -> Result<Url, FetchError> {
@@ -289,6 +338,33 @@ impl Drop for JwksCache {
         {
             task.abort();
         }
+    }
+}
+
+/// The one running fetch. Finishing it (also when its task is cancelled or
+/// panics, through `Drop`) wakes every waiter, so no waiter hangs.
+struct Flight(Arc<JwksCache>);
+
+impl Flight {
+    fn finish(self, (jwks_uri, result): (Option<Url>, Result<(), FetchError>)) {
+        let cache = &self.0;
+        if let Err(e) = &result {
+            tracing::warn!(issuer = %cache.name, error = %e, source = ?std::error::Error::source(e), "JWKS fetch failed; keeping the old keys");
+        }
+        let mut state = cache.state();
+        state.jwks_uri = jwks_uri;
+        state.last_ok = result.is_ok();
+        // `self` drops after the lock is released: `Drop` ends the flight.
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        let cache = &self.0;
+        let mut state = cache.state();
+        state.in_flight = false;
+        state.last_end = Some(Instant::now());
+        cache.finished.send_modify(|n| *n += 1);
     }
 }
 

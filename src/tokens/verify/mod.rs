@@ -405,3 +405,13 @@ fn now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
+
+/// Fuzzing entry point (`tests/fuzz`), not an API: split and pre-check an
+/// untrusted token and parse its claims, as verification does before any
+/// key is looked up. Returns whether both parsed.
+#[doc(hidden)]
+pub fn fuzz_parse_untrusted(token: &str) -> bool {
+    header::parse(token, VerifyConfig::default().max_token_bytes)
+        .and_then(|parsed| claims::RawClaims::parse(&parsed.payload))
+        .is_ok()
+}

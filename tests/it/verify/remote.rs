@@ -238,3 +238,58 @@ async fn unusable_jwks_entries_are_skipped_not_fatal() {
     v.verify(&token(&good, ISS)).await.unwrap();
     assert_eq!(rejected(&v, &token(&enc, ISS)).await, K::UnknownKey);
 }
+
+/// Issue 14, bug 1: the JWKS endpoint hangs and the cooldown is shorter than
+/// the fetch timeout. Concurrent tokens with an unknown `kid` share one
+/// fetch and are all refused within about one fetch timeout; they used to
+/// queue behind each other, one fetch after another (8 × the timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_kids_share_one_fetch_of_a_hanging_jwks() {
+    let (known, unknown) = (
+        TestKey::new(Algorithm::RS256, "known"),
+        TestKey::new(Algorithm::RS256, "unknown"),
+    );
+    let idp = FakeIdp::start().await;
+    idp.set("/jwks", Reply::Json(jwks(&[&known])));
+    let cfg = VerifyConfig {
+        jwks_cooldown: Duration::from_secs(1),
+        http_timeout: Duration::from_secs(2),
+        ..VerifyConfig::default()
+    };
+    let v = std::sync::Arc::new(Verifier::new(&cfg, &cognito(&idp), None).unwrap());
+    v.verify(&token(&known, ISS)).await.unwrap();
+    idp.set("/jwks", Reply::Hang);
+    tokio::time::sleep(cfg.jwks_cooldown + Duration::from_millis(100)).await;
+    let (hits, fetches) = (idp.hits(), v.jwks_fetch_count("fake").unwrap());
+
+    let forged: Vec<String> = (0..8).map(|_| token(&unknown, ISS)).collect();
+    let (known_token, forged_again) = (token(&known, ISS), token(&unknown, ISS));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in forged {
+        let v = v.clone();
+        tasks.spawn(async move { (rejected(&v, &t).await, started.elapsed()) });
+    }
+    let mut answered = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (kind, after) = done.unwrap();
+        assert_eq!(kind, K::UnknownKey);
+        answered.push(after);
+    }
+    answered.sort();
+    // One fetch timeout plus scheduling slack; queued fetches took 16 s.
+    assert!(
+        answered[7] < 2 * cfg.http_timeout,
+        "answered after {answered:?}"
+    );
+    assert_eq!(idp.hits() - hits, 1, "the endpoint saw one fetch");
+    assert_eq!(v.jwks_fetch_count("fake").unwrap() - fetches, 1);
+
+    // Cached keys keep verifying while the endpoint hangs, and a miss
+    // within the cooldown (counted from the end of the fetch) waits for nothing.
+    let again = Instant::now();
+    v.verify(&known_token).await.unwrap();
+    assert_eq!(rejected(&v, &forged_again).await, K::UnknownKey);
+    assert!(again.elapsed() < cfg.http_timeout, "{:?}", again.elapsed());
+    assert_eq!(idp.hits() - hits, 1);
+}
