@@ -81,9 +81,28 @@ impl AuthRejection {
     }
 }
 
+/// The one error body of every endpoint, library and service:
+/// `{"error": <stable code>, "message": <fixed, safe text>}`.
+pub fn error_body(code: &str, message: &str) -> serde_json::Value {
+    json!({ "error": code, "message": message })
+}
+
+/// An error answer: `status`, the [`error_body`], `Cache-Control: no-store`.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    json_error(status, error_body(code, message))
+}
+
+fn json_error(status: StatusCode, body: serde_json::Value) -> Response {
+    let mut response = (status, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": self.code(), "message": self.message() });
+        let mut body = error_body(self.code(), self.message());
         if let Self::InvalidToken(kind) = &self {
             // The kind (expired, bad_signature, …) helps clients refresh; it
             // reveals nothing a client could not find out itself.
@@ -96,9 +115,8 @@ impl IntoResponse for AuthRejection {
             ));
             body["expected_issuer"] = json!(expected);
         }
-        let mut response = (self.status(), Json(body)).into_response();
+        let mut response = json_error(self.status(), body);
         let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match self {
             Self::InvalidToken(_) | Self::UnknownIssuer { .. } | Self::Revoked => {
                 headers.insert(

@@ -61,10 +61,7 @@ fn parse_login(headers: &HeaderMap, body: &Bytes) -> Option<LoginForm> {
 }
 
 pub(super) fn error(status: StatusCode, code: &'static str, message: &'static str) -> Response {
-    let mut r = (status, Json(json!({ "error": code, "message": message }))).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+    crate::bridge::rejection::error_response(status, code, message)
 }
 
 /// `GET /login`: a minimal login form.

@@ -7,8 +7,7 @@
 //! relays from an upstream is the upstream's answer and stays untouched.
 
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use axum::response::Response;
 
 /// Give a framework-made error response (plain text or empty) the JSON
 /// body. Responses that already have another content type pass.
@@ -29,11 +28,7 @@ pub(super) async fn as_json(response: Response) -> Response {
     // The framework's text can name parser internals; the fixed message
     // says what a client needs. The length is the new body's.
     parts.headers.remove(header::CONTENT_LENGTH);
-    let mut fresh = (
-        status,
-        axum::Json(json!({ "error": code, "message": message })),
-    )
-        .into_response();
+    let mut fresh = crate::bridge::rejection::error_response(status, code, message);
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE {
             fresh.headers_mut().insert(name.clone(), value.clone());

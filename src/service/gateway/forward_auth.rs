@@ -41,14 +41,13 @@
 //! so a linked session would be created on every request. The upstream gets
 //! the identity headers and the bearer token instead.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use super::{Decision, decide, spellings};
 use crate::bridge::layer;
+use crate::bridge::rejection::error_response;
 use crate::service::AppState;
 
 /// The login URL (with `next`) for a refused browser navigation.
@@ -227,28 +226,15 @@ fn ambiguous_headers(identity: &super::IdentityHeaders, headers: &HeaderMap) -> 
     let name = disguised.or(overridden)?;
     // The name is the client's: logged at debug, never echoed.
     tracing::debug!(header = %name, "forward-auth refused an ambiguous header");
-    let mut r = (
+    Some(error_response(
         StatusCode::BAD_REQUEST,
-        Json(json!({
-            "error": "ambiguous_header",
-            "message": "the request carries an identity header under another spelling, or a method override",
-        })),
-    )
-        .into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Some(r)
+        "ambiguous_header",
+        "the request carries an identity header under another spelling, or a method override",
+    ))
 }
 
 fn bad_request(message: &'static str) -> Response {
-    let mut r = (
-        StatusCode::BAD_REQUEST,
-        Json(json!({ "error": "bad_request", "message": message })),
-    )
-        .into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+    error_response(StatusCode::BAD_REQUEST, "bad_request", message)
 }
 
 #[cfg(test)]

@@ -32,7 +32,6 @@ use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, Version, header};
@@ -40,7 +39,6 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use serde_json::json;
 
 use super::config::ProxyConfig;
 use super::{Decision, IdentityHeaders, decide, spellings};
@@ -405,10 +403,7 @@ fn timeout_response() -> Response {
 }
 
 fn error(status: StatusCode, code: &'static str, message: &'static str) -> Response {
-    let mut r = (status, Json(json!({ "error": code, "message": message }))).into_response();
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
+    crate::bridge::rejection::error_response(status, code, message)
 }
 
 #[cfg(test)]

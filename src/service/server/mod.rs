@@ -239,10 +239,8 @@ async fn connection(
 
 /// The answer on a health-only connection to anything but a health check.
 fn overloaded() -> Response<Body> {
-    let body = serde_json::json!({
-        "error": "overloaded",
-        "message": "too many connections; try again later",
-    });
+    let body =
+        crate::bridge::rejection::error_body("overloaded", "too many connections; try again later");
     let mut response = Response::new(Body::from(body.to_string()));
     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     let headers = response.headers_mut();
