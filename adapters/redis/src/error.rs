@@ -25,8 +25,9 @@ fn is_unavailable(err: &RedisError) -> bool {
         | ErrorKind::Timeout
         | ErrorKind::Canceled
         | ErrorKind::Backpressure
-        | ErrorKind::Tls
         | ErrorKind::Sentinel => true,
+        #[cfg(feature = "tls")]
+        ErrorKind::Tls => true,
         _ => TRANSIENT_REPLIES
             .iter()
             .any(|reply| err.details().starts_with(reply)),
