@@ -427,16 +427,9 @@ impl Bridge {
         identity: &Identity,
         family: &str,
     ) -> Result<MintedToken, crate::tokens::keys::KeyError> {
-        let mut subject = Subject::new(identity.sub.clone())
-            .with_groups(identity.groups.clone())
-            .with_auth_time(identity.auth_time);
-        if let Some(username) = &identity.username {
-            subject = subject.with_username(username.clone());
-        }
-        if let Some(email) = &identity.email {
-            subject = subject.with_email(email.clone());
-        }
-        self.inner.minter.access_token(&subject, family)
+        self.inner
+            .minter
+            .access_token(&Subject::from(&identity.principal), family)
     }
 }
 

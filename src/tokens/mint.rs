@@ -46,6 +46,21 @@ pub struct Subject {
     pub name: Option<String>,
 }
 
+/// The token form of the crate's one user type: the login name falls back
+/// to `sub` (Cognito always names a username).
+impl From<&crate::identity::Principal> for Subject {
+    fn from(user: &crate::identity::Principal) -> Self {
+        Self {
+            sub: user.sub.clone(),
+            username: user.username.clone().unwrap_or_else(|| user.sub.clone()),
+            groups: user.groups.clone(),
+            auth_time: user.auth_time,
+            email: user.email.clone(),
+            name: None,
+        }
+    }
+}
+
 impl Subject {
     /// A subject whose username is `sub`, with no groups, authenticated now.
     pub fn new(sub: impl Into<String>) -> Self {
