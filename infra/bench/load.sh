@@ -6,9 +6,9 @@
 #   SB_LOAD_REPLICA=1 ./infra/bench/load.sh  # token checks against the local revocation replica
 #   SB_LOAD_SECONDS=20 SB_LOAD_CONNECTIONS=32 ./infra/bench/load.sh
 #
-# Every case runs against the same process in the same run; figures are
-# reported as a ratio to GET /healthz (no authentication), which is the
-# baseline: these machines are noisy, absolute numbers are not comparable
+# Every case runs in the same run; the bridge is reported as a ratio to
+# hand-written checks (infra/bench/baseline: axum + jsonwebtoken, and with
+# Redis axum + one GET): these machines are noisy, absolute numbers are not comparable
 # between runs. Needs `wrk` (Debian package `wrk`; installed when missing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -58,23 +58,61 @@ bearer=$(curl -fs -X POST -H "origin: $url" -H "cookie: $session" "$url/token?de
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 [ -n "$session" ] && [ -n "$token_cookie" ] && [ -n "$bearer" ] || { echo "login failed: $login"; exit 1; }
 
+# The hand-written checks the bridge is compared with, started beside it:
+# axum + jsonwebtoken verifying the same bearer against the bridge's JWKS,
+# and (with Redis) axum + one GET of a session key.
+cargo build --release --quiet -p session-bridge-baseline
+baseline=$CARGO_TARGET_DIR/release/session-bridge-baseline
+curl -fs "$url/.well-known/jwks.json" >"$dir/jwks.json"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+tport=$(free_port)
+"$baseline" token "127.0.0.1:$tport" "$dir/jwks.json" "$url" >"$dir/token.out" 2>&1 &
+pids=($!)
+if [ -n "${SB_LOAD_REDIS:-}" ]; then
+  rport=$(free_port)
+  redis-cli -u "$SB_LOAD_REDIS" set sess:loadtest user >/dev/null
+  "$baseline" redis "127.0.0.1:$rport" "$SB_LOAD_REDIS" >"$dir/redis.out" 2>&1 &
+  pids+=($!)
+fi
+trap 'kill "${pids[@]}" 2>/dev/null; cleanup' EXIT INT TERM
+for _ in $(seq 100); do curl -fs -o /dev/null -H "authorization: Bearer $bearer" "http://127.0.0.1:$tport/" && break; sleep 0.1; done
+
+# Commands Redis has run (INFO itself excluded), to report commands per request.
+redis_calls() {
+  [ -n "${SB_LOAD_REDIS:-}" ] || { echo 0; return; }
+  redis-cli -u "$SB_LOAD_REDIS" info commandstats |
+    awk -F'[:=,]' '/^cmdstat_/ && $1 != "cmdstat_info" {n += $3} END {print n + 0}'
+}
+
 run() { # name, then wrk args
   local name=$1; shift
-  local out rps p50 p99
+  local out rps p50 p99 before after requests
+  before=$(redis_calls)
   out=$(wrk -t"$threads" -c"$conns" -d"${seconds}s" --latency "$@")
+  after=$(redis_calls)
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  requests=$(awk '/requests in/ {print $1}' <<<"$out")
   if grep -q 'Non-2xx' <<<"$out"; then echo "$name: non-2xx answers:"; echo "$out"; exit 1; fi
-  printf '%s\t%s\t%s\t%s\n' "$name" "$rps" "$p50" "$p99"
+  printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$rps" "$p50" "$p99" \
+    "$(python3 -c "print(f'{($after - $before) / max($requests, 1):.2f}')")"
 }
 
-echo "store=$store connections=$conns threads=$threads duration=${seconds}s (wrk on loopback, same process)"
+verify=(-H "x-original-uri: /api/orders" -H "x-original-method: GET" "$url/auth/verify")
+echo "store=$store connections=$conns threads=$threads duration=${seconds}s (wrk on loopback, one run)"
 {
-  run "healthz (baseline, no auth)" "$url/healthz"
-  run "GET /session, bearer token" -H "authorization: Bearer $bearer" "$url/session"
-  run "GET /session, session cookie" -H "cookie: $session" "$url/session"
-  run "jwks.json (cached render)" "$url/.well-known/jwks.json"
+  run "A hand-written token check (axum + jsonwebtoken)" -H "authorization: Bearer $bearer" "http://127.0.0.1:$tport/api/orders"
+  run "bridge /auth/verify, bearer" -H "authorization: Bearer $bearer" "${verify[@]}"
+  if [ -n "${SB_LOAD_REDIS:-}" ]; then
+    run "B hand-written session check (axum + 1 Redis GET)" -H "cookie: sid=loadtest" "http://127.0.0.1:$rport/api/orders"
+  fi
+  run "bridge /auth/verify, session cookie" -H "cookie: $session" "${verify[@]}"
+  run "healthz (no auth)" "$url/healthz"
 } | tee "$dir/results" | awk -F'\t' '
-  NR==1 {base=$2}
-  {printf "%-34s %10.0f req/s  ratio %.2f  p50 %-8s p99 %s\n", $1, $2, $2/base, $3, $4}'
+  /^A / {a=$2} /^B / {b=$2}
+  {
+    base = ($1 ~ /bearer/) ? a : (($1 ~ /session cookie/ && b) ? b : 0)
+    ratio = base ? sprintf("%.2f of %s", $2/base, ($1 ~ /bearer/) ? "A" : "B") : ""
+    printf "%-52s %8.0f req/s  p50 %-8s p99 %-8s redis cmds/req %-5s %s\n", $1, $2, $3, $4, $5, ratio
+  }'
