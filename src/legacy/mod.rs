@@ -34,7 +34,6 @@
 //! survive the bridge's updates.
 
 pub mod config;
-pub(crate) mod hooks;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -14,10 +14,10 @@ use time::OffsetDateTime;
 
 use super::AppState;
 use super::redirect::safe_next;
+use crate::bridge::LogoutScope;
 use crate::bridge::sessions::{LoadedSession, unix_ms};
 use crate::bridge::{AuthRejection, Authenticated, Authn, Mode, cookies};
 use crate::identity::{CredentialKind, Identity};
-use crate::legacy::hooks::Ending;
 use crate::login::{Attempt, AuthenticatedUser, LoginError, Password};
 
 /// Longest username and password accepted before any check.
@@ -223,13 +223,10 @@ pub(super) async fn login(
     }
     match start_session(&state, &user, None).await {
         Ok(started) => {
-            let php = match crate::legacy::hooks::on_login(
-                &state.bridge,
-                &headers,
-                &user,
-                started.family(),
-            )
-            .await
+            let php = match state
+                .bridge
+                .sources_login(&headers, &user, started.family())
+                .await
             {
                 Ok(cookie) => cookie,
                 Err(r) => return r.into_response(),
@@ -387,7 +384,7 @@ pub(super) fn logged_out(state: &AppState, headers: &HeaderMap) -> Response {
     for cookie in state.bridge.cookies().clear_all() {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
-    for cookie in crate::legacy::hooks::clear_cookie(&state.bridge) {
+    for cookie in state.bridge.sources_clear_cookies() {
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
@@ -420,10 +417,10 @@ pub(super) async fn logout_all(State(state): State<AppState>, headers: HeaderMap
         Ok(a) => a,
         Err(r) => return r,
     };
-    let everything = Ending::User {
+    let everything = LogoutScope::User {
         sub: &a.identity.sub,
     };
-    if let Err(r) = crate::legacy::hooks::on_logout(&state.bridge, &headers, everything).await {
+    if let Err(r) = state.bridge.sources_logout(&headers, everything).await {
         return r.into_response();
     }
     let now = unix_ms(OffsetDateTime::now_utc());

@@ -15,9 +15,9 @@ use time::OffsetDateTime;
 
 use super::AppState;
 use super::auth::{destroy_cookie_session, error, logged_out};
+use crate::bridge::LogoutScope;
 use crate::bridge::{AuthRejection, Authenticated, Authn, Mode, cookies};
 use crate::identity::CredentialKind;
-use crate::legacy::hooks::Ending;
 
 /// `POST /logout`: end the session, the tokens presented and their family.
 pub(super) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -44,8 +44,8 @@ pub(super) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
     let ending = live
         .iter()
         .find(|a| a.family.is_some())
-        .map_or(Ending::ThisBrowser, Ending::family_of);
-    if let Err(r) = crate::legacy::hooks::on_logout(&state.bridge, &headers, ending).await {
+        .map_or(LogoutScope::ThisBrowser, LogoutScope::family_of);
+    if let Err(r) = state.bridge.sources_logout(&headers, ending).await {
         return r.into_response();
     }
     if let Err(response) = end(&state, &live).await {
@@ -154,8 +154,10 @@ async fn nothing_live(state: &AppState, headers: &HeaderMap) -> Response {
         if !state.bridge.csrf().allows(headers) {
             return AuthRejection::CsrfFailed.into_response();
         }
-        if let Err(r) =
-            crate::legacy::hooks::on_logout(&state.bridge, headers, Ending::family_of(&a)).await
+        if let Err(r) = state
+            .bridge
+            .sources_logout(headers, LogoutScope::family_of(&a))
+            .await
         {
             return r.into_response();
         }
@@ -166,8 +168,10 @@ async fn nothing_live(state: &AppState, headers: &HeaderMap) -> Response {
         return logged_out(state, headers);
     }
     if state.bridge.csrf().allows(headers)
-        && let Err(r) =
-            crate::legacy::hooks::on_logout(&state.bridge, headers, Ending::ThisBrowser).await
+        && let Err(r) = state
+            .bridge
+            .sources_logout(headers, LogoutScope::ThisBrowser)
+            .await
     {
         return r.into_response();
     }

@@ -195,13 +195,10 @@ async fn finish(
     }
     match start_session(state, &user, None).await {
         Ok(started) => {
-            let php = match crate::legacy::hooks::on_login(
-                &state.bridge,
-                headers,
-                &user,
-                started.family(),
-            )
-            .await
+            let php = match state
+                .bridge
+                .sources_login(headers, &user, started.family())
+                .await
             {
                 Ok(cookie) => cookie,
                 Err(r) => return r.into_response(),
